@@ -1,0 +1,22 @@
+"""One place for JSON: orjson, bytes out, str or bytes in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+JSONDecodeError = orjson.JSONDecodeError
+
+
+def loads(data: bytes | bytearray | memoryview | str) -> Any:
+    return orjson.loads(data)
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON bytes (no raw newlines, safe for one SSE data line)."""
+    return orjson.dumps(obj)
+
+
+def dumps_str(obj: Any) -> str:
+    return orjson.dumps(obj).decode()

@@ -1,0 +1,25 @@
+"""What we know about MiMo model ids (pure): capabilities decided on the upstream model."""
+
+from __future__ import annotations
+
+_VISION = frozenset({"mimo-v2.5", "mimo-v2-omni", "mimo-v2.6-pro"})
+_THINKING_OFF_BY_DEFAULT = frozenset({"mimo-v2-flash"})
+# With thinking on, MiMo forces temperature 1.0 / top_p 0.95 for these.
+_FIXED_SAMPLING_WHEN_THINKING = frozenset({"mimo-v2.5-pro", "mimo-v2.5", "mimo-v2-pro", "mimo-v2-omni"})
+DEFAULT_MODEL = "mimo-v2.5-pro"
+
+
+def is_mimo_model(name: object) -> bool:
+    return isinstance(name, str) and name.strip().lower().startswith("mimo-")
+
+
+def supports_images(model: str) -> bool:
+    return model in _VISION
+
+
+def thinking_by_default(model: str) -> bool:
+    return model not in _THINKING_OFF_BY_DEFAULT
+
+
+def fixes_sampling_when_thinking(model: str) -> bool:
+    return model in _FIXED_SAMPLING_WHEN_THINKING
