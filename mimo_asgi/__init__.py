@@ -1,1 +1,24 @@
 """Serve OpenAI Responses and Chat Completions clients from Xiaomi MiMo, as a raw ASGI middleware."""
+
+from ._middleware import MimoMiddleware
+from ._responder import UsageEvent
+from ._seal import ReasoningSealer
+from ._upstream import Timeouts
+from .accounts import Account, AccountPool, Lease, PoolLease, Resolver, RouteRequest, Secret
+from .translate.errors import OpenAIError
+
+__all__ = [
+    "Account",
+    "AccountPool",
+    "Lease",
+    "MimoMiddleware",
+    "OpenAIError",
+    "PoolLease",
+    "ReasoningSealer",
+    "Resolver",
+    "RouteRequest",
+    "Secret",
+    "Timeouts",
+    "UsageEvent",
+]
+__version__ = "0.1.0"

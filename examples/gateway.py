@@ -1,0 +1,85 @@
+"""Example gateway: a FastAPI host app with routes of its own, wrapped by MimoMiddleware.
+
+    uvicorn examples.gateway:app --port 8000
+
+Configuration, in this order:
+- MIMO_ASGI_CONFIG: a TOML file of [[accounts]] (see README);
+- MIMO_API_KEY (+ MIMO_BASE_URL, MIMO_MODEL_MAP such as "gpt-5*=mimo-v2.5-pro,o3=mimo-v2-pro");
+- neither: demo mode, answering from the fake MiMo in this process (a warning says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+
+import httpx
+from fastapi import FastAPI, Request
+
+from mimo_asgi import Account, MimoMiddleware
+from mimo_asgi.config import accounts_from_env, load_accounts
+
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+logger = logging.getLogger("examples.gateway")
+DEMO_MODEL_MAP = {"gpt-5*": "mimo-v2.5-pro", "o3": "mimo-v2-pro"}
+
+host = FastAPI(title="example gateway")
+
+
+@host.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _host_text(model: object) -> str:
+    return f"answered by the host app for {model!r}, not by MiMo"
+
+
+@host.post("/v1/responses")
+async def host_responses(request: Request) -> dict[str, object]:
+    """Stands in for the gateway's own upstreams (OpenAI accounts and so on)."""
+    body = await request.json()
+    text = _host_text(body.get("model"))
+    return {
+        "id": "resp_host", "object": "response", "created_at": int(time.time()), "status": "completed",
+        "model": body.get("model"),
+        "output": [{"type": "message", "id": "msg_host", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+    }
+
+
+@host.post("/v1/chat/completions")
+async def host_chat(request: Request) -> dict[str, object]:
+    body = await request.json()
+    return {
+        "id": "chatcmpl-host", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": _host_text(body.get("model"))}}],
+    }
+
+
+def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
+    """The host app wrapped by the middleware, configured from `env`."""
+    transport: httpx.AsyncBaseTransport | None = None
+    if env.get("MIMO_ASGI_CONFIG"):
+        accounts = load_accounts(env["MIMO_ASGI_CONFIG"], env)
+    else:
+        accounts = accounts_from_env(env)
+    if not accounts:
+        from mimo_asgi.testing import FakeMimo
+
+        logger.warning(
+            "mimo_asgi demo mode: no MIMO_API_KEY or MIMO_ASGI_CONFIG is set, so MiMo requests are answered "
+            "by a local fake MiMo upstream in this process. Set MIMO_API_KEY (and MIMO_MODEL_MAP) or "
+            "MIMO_ASGI_CONFIG to use the real MiMo."
+        )
+        accounts = [Account("demo", "sk-demo", base_url="http://fake-mimo.local/v1", upstream="mimo",
+                            models=DEMO_MODEL_MAP)]
+        transport = httpx.ASGITransport(app=FakeMimo())
+    return MimoMiddleware(host, accounts=accounts, api_key=None, base_url=None, transport=transport,
+                          seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None)
+
+
+app = build()

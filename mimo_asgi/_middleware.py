@@ -1,0 +1,110 @@
+"""The ASGI class: configuration only; every request gets its own responder."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._responder import MimoRequest
+from ._seal import ReasoningSealer
+from ._upstream import Timeouts, UpstreamClient
+from .accounts import Account, AccountPool, Resolver
+
+logger = logging.getLogger("mimo_asgi")
+
+DEFAULT_RESPONSES_PATHS = ("/v1/responses", "/responses")
+DEFAULT_CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
+_FROM_ENV: Any = object()
+
+
+class MimoMiddleware:
+    """Short-circuits MiMo-bound `POST /v1/responses` and `/v1/chat/completions`; everything
+    else reaches `app` untouched, without its body being read.
+
+    resolver: called per inspected request with a `RouteRequest`; returns a `Lease`, an
+      `Account` or None (sync or async). `accounts=` builds an `AccountPool` as the resolver.
+    api_key / base_url: the model-name route (`mimo-*` models without an account); default
+      to the MIMO_API_KEY / MIMO_BASE_URL environment variables, read once here.
+    seal_key: key (or keys, newest first) sealing reasoning into `encrypted_content`; default
+      MIMO_ASGI_SEAL_KEY, else derived from the configured MiMo keys, else random per process.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        resolver: Resolver | None = None,
+        accounts: Sequence[Account] | None = None,
+        api_key: str | None = _FROM_ENV,
+        base_url: str | None = _FROM_ENV,
+        responses_paths: Iterable[str] = DEFAULT_RESPONSES_PATHS,
+        chat_paths: Iterable[str] = DEFAULT_CHAT_PATHS,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        timeouts: Timeouts = Timeouts(),
+        forward_headers: Iterable[str] = (),
+        seal_key: bytes | str | Sequence[bytes | str] | None = None,
+        drop_unsupported_tools: bool = False,
+        on_usage: Callable[[Any], Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if resolver is not None and accounts is not None:
+            raise TypeError("pass either resolver= or accounts=, not both")
+        self.app = app
+        self.pool = AccountPool(accounts) if accounts is not None else None
+        self.resolver: Resolver | None = self.pool if self.pool is not None else resolver
+        if api_key is _FROM_ENV:
+            api_key = os.environ.get("MIMO_API_KEY", "").strip() or None
+        if base_url is _FROM_ENV:
+            base_url = os.environ.get("MIMO_BASE_URL", "").strip() or None
+        self.env_account = Account("env", api_key, base_url=base_url, upstream="mimo") if api_key else None
+        self.routes = {p: "responses" for p in responses_paths} | {p: "chat" for p in chat_paths}
+        self.max_body_size = max_body_size
+        self.forward_headers = tuple(h.lower() for h in forward_headers if h.lower() not in ("authorization", "api-key", "host"))
+        self.drop_unsupported_tools = drop_unsupported_tools
+        self.on_usage = on_usage
+        self.upstream = UpstreamClient(timeouts=timeouts, transport=transport)
+        self.sealer = self._sealer(seal_key, accounts)
+
+    def _sealer(self, seal_key: Any, accounts: Sequence[Account] | None) -> ReasoningSealer:
+        if seal_key is None:
+            seal_key = os.environ.get("MIMO_ASGI_SEAL_KEY") or None
+        if seal_key is None:
+            keys = sorted({a.key for a in accounts or ()} | ({self.env_account.key} if self.env_account else set()))
+            if keys:  # stable across restarts and workers, and unknown to clients
+                seal_key = hashlib.sha256("\n".join(keys).encode()).digest()
+        if seal_key is None:
+            logger.warning("mimo_asgi: no seal_key configured; reasoning sealed with a per-process key "
+                           "will not survive a restart or reach another worker")
+            return ReasoningSealer.random()
+        return ReasoningSealer(seal_key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["method"] == "POST":
+                route = self.routes.get(scope["path"])
+                if route is not None:
+                    await MimoRequest(self, route, scope, receive, send).run()
+                    return
+        elif scope["type"] == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
+            return
+        await self.app(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.upstream.aclose()
+            await send(message)
+
+        return lifespan_send
+
+    async def aclose(self) -> None:
+        """Close the upstream connection pool (done on lifespan shutdown)."""
+        await self.upstream.aclose()

@@ -1,0 +1,184 @@
+"""Driving a translation: MiMo's SSE in, the client's protocol out, one terminal guaranteed."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from . import _json
+from ._sse import SSEDecoder, SSEError, encode_event
+from ._upstream import read_capped
+from .accounts import Account
+from .translate import errors
+from .translate.chat import ChatStream, chat_completion_for_client, chat_request_from_chat
+from .translate.errors import OpenAIError
+from .translate.responses_request import chat_request_from_responses
+from .translate.responses_stream import ResponsesStream
+
+if TYPE_CHECKING:
+    from ._responder import MimoRequest
+
+logger = logging.getLogger("mimo_asgi")
+
+
+class _Machine(Protocol):
+    """A stream translator seen as bytes: ChatStream, or ResponsesStream through _EncodedEvents."""
+
+    done: bool
+
+    def feed(self, chunk: dict[str, Any]) -> bytes: ...
+    def finish(self, *, saw_done: bool) -> bytes: ...
+    def fail(self, error: OpenAIError) -> bytes: ...
+
+
+class _EncodedEvents:
+    """ResponsesStream with its events SSE-encoded (or dropped, for non-stream clients)."""
+
+    __slots__ = ("stream", "_encode")
+
+    def __init__(self, stream: ResponsesStream, *, encode: bool) -> None:
+        self.stream = stream
+        self._encode = encode
+
+    @property
+    def done(self) -> bool:
+        return self.stream.done
+
+    def _out(self, events: list[dict[str, Any]]) -> bytes:
+        if not self._encode or not events:
+            return b""
+        return b"".join([encode_event(e) for e in events])
+
+    def start(self) -> bytes:
+        return self._out(self.stream.start())
+
+    def feed(self, chunk: dict[str, Any]) -> bytes:
+        return self._out(self.stream.feed(chunk))
+
+    def finish(self, *, saw_done: bool) -> bytes:
+        return self._out(self.stream.finish(saw_done=saw_done))
+
+    def fail(self, error: OpenAIError) -> bytes:
+        return self._out(self.stream.fail(error))
+
+
+async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, *, live: bool) -> bytes:
+    """Feed every upstream SSE chunk to `machine`, sending its output when `live`; returns the
+    terminal bytes (not yet sent). Whatever MiMo does, exactly one terminal comes out."""
+    decoder = SSEDecoder()
+    saw_done = False
+    try:
+        async for raw in response.aiter_bytes():
+            for event in decoder.feed(raw):
+                if event.data == "[DONE]":
+                    saw_done = True
+                    break
+                try:
+                    chunk = _json.loads(event.data)
+                except _json.JSONDecodeError:
+                    return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
+                out = machine.feed(chunk)
+                if live and out:
+                    await req.send_chunk(out)
+                if machine.done:
+                    return b""
+            if saw_done:
+                break
+        else:
+            for event in decoder.close():
+                if event.data == "[DONE]":
+                    saw_done = True
+                    break
+                try:
+                    out = machine.feed(_json.loads(event.data))
+                except _json.JSONDecodeError:
+                    return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
+                if live and out:
+                    await req.send_chunk(out)
+    except SSEError:
+        return machine.fail(errors.stream_truncated("MiMo sent an oversize event"))
+    except httpx.TimeoutException:
+        return machine.fail(errors.upstream_timeout(f"MiMo was silent for {req.mw.upstream.timeouts.idle:g}s"))
+    except httpx.HTTPError as exc:
+        return machine.fail(errors.stream_truncated(type(exc).__name__))
+    return machine.finish(saw_done=saw_done)
+
+
+async def relay_responses(req: MimoRequest, account: Account, extra_headers: dict[str, str]) -> None:
+    mw = req.mw
+    translation = chat_request_from_responses(
+        req.body, upstream_model=req.upstream_model, sealer=mw.sealer,
+        native_web_search=account.allows_native_web_search, drop_unsupported_tools=mw.drop_unsupported_tools,
+    )
+    for warning in translation.warnings:
+        logger.warning("mimo_asgi: %s", warning)
+    stream = ResponsesStream(
+        req.body, response_id="resp_" + secrets.token_hex(24), model=req.model, tool_map=translation.tool_map,
+        sealer=mw.sealer, include_encrypted=translation.include_encrypted, created_at=int(time.time()),
+    )
+    live = req.body.get("stream") is True
+    machine = _EncodedEvents(stream, encode=live)
+    try:
+        async with mw.upstream.post(account, translation.body, extra_headers) as response:
+            if live:
+                await req.start_stream()
+                await req.send_chunk(machine.start())
+            else:
+                stream.start()
+            try:
+                tail = await _pump(req, response, machine, live=live)
+            except Exception:
+                logger.exception("mimo_asgi: translating the Responses stream failed")
+                tail = machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
+                                                type="server_error", code="translation_error"))
+    finally:
+        req.usage = stream.usage
+    final = stream.response
+    req.outcome = final.get("status", "")
+    if live:
+        await req.end_stream(tail)
+    elif final.get("status") == "failed":
+        error = final.get("error") or {}
+        await req.send_error(OpenAIError(502, error.get("message", "MiMo failed"), type="upstream_error",
+                                         code=error.get("code")))
+    else:
+        await req.send_json(200, final)
+
+
+async def relay_chat(req: MimoRequest, account: Account, extra_headers: dict[str, str]) -> None:
+    mw = req.mw
+    translation = chat_request_from_chat(req.body, upstream_model=req.upstream_model,
+                                         native_web_search=account.allows_native_web_search)
+    for warning in translation.warnings:
+        logger.warning("mimo_asgi: %s", warning)
+    live = translation.body.get("stream") is True
+    async with mw.upstream.post(account, translation.body, extra_headers) as response:
+        if not live:
+            raw = await read_capped(response, mw.upstream.max_response_bytes)
+            try:
+                completion = _json.loads(raw)
+            except _json.JSONDecodeError:
+                raise OpenAIError(502, "MiMo answered with a body that is not JSON.", type="upstream_error",
+                                  code="bad_upstream_response") from None
+            if not isinstance(completion, dict) or "error" in completion:
+                raise errors.from_stream_error(completion, secrets=(account.key,))
+            req.usage = completion.get("usage")
+            await req.send_json(200, chat_completion_for_client(completion, model=req.model))
+            return
+        machine = ChatStream(model=req.model, include_usage=translation.include_usage)
+        await req.start_stream()
+        try:
+            try:
+                tail = await _pump(req, response, machine, live=True)
+            except Exception:
+                logger.exception("mimo_asgi: translating the chat stream failed")
+                tail = machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
+                                                type="server_error", code="translation_error"))
+        finally:
+            req.usage = machine.usage
+        req.outcome = machine.finish_reason or "failed"
+        await req.end_stream(tail)

@@ -1,0 +1,120 @@
+"""The MiMo client: one pooled httpx.AsyncClient per middleware, timeouts, error bodies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+
+from . import _json
+from .accounts import Account
+from .translate import errors
+
+_ERROR_BODY_CAP = 64 * 1024
+USER_AGENT = "mimo_asgi/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """connect: TCP+TLS; first_byte: until MiMo answers with a status; idle: the longest silence
+    allowed between two reads of a stream (long reasoning can be quiet for minutes)."""
+
+    connect: float = 10.0
+    first_byte: float = 60.0
+    idle: float = 300.0
+
+
+class UpstreamClient:
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts = Timeouts(),
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 200,
+        max_response_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.timeouts = timeouts
+        self._transport = transport
+        self._max_connections = max_connections
+        self.max_response_bytes = max_response_bytes
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """Created lazily, inside the running event loop."""
+        if self._client is None:
+            t = self.timeouts
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(connect=t.connect, read=max(t.first_byte, t.idle), write=t.connect, pool=t.connect),
+                limits=httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=self._max_connections),
+                headers={"user-agent": USER_AGENT},
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    @asynccontextmanager
+    async def post(
+        self, account: Account, body: dict[str, Any], extra_headers: Mapping[str, str] = {}
+    ) -> AsyncIterator[httpx.Response]:
+        """POST a chat completions body; yields the streaming response once MiMo answered 2xx.
+
+        Raises OpenAIError (status kept for 4xx/429, 502 transport, 504 timeout) before yielding.
+        The response is always closed on exit, cancellation included.
+        """
+        headers = {
+            **extra_headers,
+            "authorization": f"Bearer {account.key}",
+            "content-type": "application/json",
+            "accept": "text/event-stream" if body.get("stream") else "application/json",
+        }
+        request = self.client.build_request("POST", account.chat_url, content=_json.dumps(body), headers=headers)
+        try:
+            with anyio.fail_after(self.timeouts.first_byte):
+                response = await self.client.send(request, stream=True)
+        except TimeoutError:
+            raise errors.upstream_timeout(f"no answer within {self.timeouts.first_byte:g}s") from None
+        except httpx.TimeoutException as exc:
+            raise errors.upstream_timeout(type(exc).__name__) from None
+        except httpx.HTTPError as exc:
+            raise errors.upstream_unreachable(type(exc).__name__) from None
+        try:
+            if response.status_code >= 300:
+                raw = await read_capped(response, _ERROR_BODY_CAP, truncate=True)
+                raise errors.from_upstream(response.status_code, raw, response.headers, secrets=(account.key,))
+            yield response
+        finally:
+            await response.aclose()
+
+
+async def read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
+    """The body, at most `cap` bytes (an oversize body is cut, or refused with 502)."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for part in response.aiter_bytes():
+            size += len(part)
+            if size > cap:
+                if truncate:
+                    parts.append(part[: cap - (size - len(part))])
+                    break
+                raise errors.OpenAIError(502, "MiMo answer exceeded the size limit", type="upstream_error",
+                                         code="upstream_response_too_large")
+            parts.append(part)
+    except httpx.TimeoutException:
+        if not truncate:
+            raise errors.upstream_timeout("reading the answer") from None
+    except httpx.HTTPError:
+        if not truncate:
+            raise errors.stream_truncated("connection lost while reading the answer") from None
+    return b"".join(parts)
