@@ -14,7 +14,8 @@ from ._sse import SSEDecoder, SSEError, encode_event
 from ._upstream import read_capped
 from .accounts import Account
 from .translate import errors
-from .translate.chat import ChatStream, chat_completion_for_client, chat_request_from_chat
+from .translate.chat import chat_request_from_chat
+from .translate.chat_stream import ChatStream, chat_completion_for_client
 from .translate.errors import OpenAIError
 from .translate.responses_request import chat_request_from_responses
 from .translate.responses_stream import ResponsesStream

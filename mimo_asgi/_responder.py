@@ -160,6 +160,13 @@ class MimoRequest:
                 await self.send_error(err)
             else:  # the relays end their own streams; this is a bug guard
                 logger.error("mimo_asgi: error after the response started: %s", err.code)
+        except Exception:
+            logger.exception("mimo_asgi: unexpected error serving a MiMo request")
+            if not self.started:
+                await self.send_error(OpenAIError(500, "The gateway failed to serve this request.",
+                                                  type="server_error", code="internal_error"))
+            else:
+                raise
         finally:
             self._log()
 

@@ -1,0 +1,141 @@
+"""Server-sent events, sans-IO: a bytes-in decoder and the encoders for what we send.
+
+The decoder follows the WHATWG rules (UTF-8 with replacement, one leading BOM, CRLF / LF /
+lone CR line ends, comments, `data:` with or without a space, multi-line data) and, like
+LLM clients, also dispatches a last event that lacks its final blank line at `close()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import _json
+
+_BOM = b"\xef\xbb\xbf"
+_COLON = 0x3A
+
+DONE: bytes = b"data: [DONE]\n\n"
+KEEPALIVE: bytes = b": keep-alive\n\n"
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    data: str
+    event: str = "message"
+
+
+class SSEError(Exception):
+    """A line or an event larger than the decoder's cap (a broken or hostile stream)."""
+
+
+class SSEDecoder:
+    """Feed bytes as they arrive, at any chunk boundary; get back the complete events.
+
+    The result does not depend on how the stream was split into chunks.
+    """
+
+    __slots__ = ("_max", "_tail", "_tail_len", "_bom_pending", "_skip_lf", "_data", "_size", "_event")
+
+    def __init__(self, *, max_event_bytes: int = 8 * 1024 * 1024) -> None:
+        self._max = max_event_bytes
+        self._tail: list[bytes] = []  # bytes after the last line end seen (never a CR)
+        self._tail_len = 0
+        self._bom_pending = True
+        self._skip_lf = False  # the previous chunk ended in CR: a leading LF completes a CRLF
+        self._data: list[bytes] = []
+        self._size = 0
+        self._event: str | None = None
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if not data:
+            return []
+        if b"\n" not in data and b"\r" not in data:
+            return self._hold(data)  # a long line arriving in pieces: no quadratic re-joining
+        tail = self._tail
+        buf = b"".join((*tail, data)) if tail else data
+        tail.clear()
+        self._tail_len = 0
+        if self._bom_pending:
+            self._bom_pending = False
+            if buf.startswith(_BOM):
+                buf = buf[3:]
+        if b"\r" in buf:
+            self._skip_lf = buf.endswith(b"\r")
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buf.split(b"\n")
+        last = lines.pop()
+        if last:
+            self._hold(last)
+        return self._lines(lines)
+
+    def _hold(self, part: bytes) -> list[SSEEvent]:
+        self._tail.append(part)
+        self._tail_len += len(part)
+        if self._tail_len > self._max:
+            raise SSEError(f"SSE line longer than {self._max} bytes")
+        return []
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream: an unterminated last line and a pending event with data are dispatched."""
+        tail = b"".join(self._tail)
+        self._tail, self._tail_len = [], 0
+        if self._bom_pending and tail.startswith(_BOM):
+            tail = tail[3:]
+        self._bom_pending = False
+        self._skip_lf = False
+        events = self._lines([tail, b""] if tail else [b""])
+        self._data, self._size, self._event = [], 0, None
+        return events
+
+    def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(self._dispatch())
+                    data = self._data
+                else:
+                    self._event = None
+                continue
+            if line.startswith(b"data:"):
+                value = line[5:]
+                if value[:1] == b" ":
+                    value = value[1:]
+            elif line[0] == _COLON:
+                continue
+            else:
+                name, sep, value = line.partition(b":")
+                if sep and value[:1] == b" ":
+                    value = value[1:]
+                if name == b"event":
+                    self._event = value.decode("utf-8", "replace")
+                    continue
+                if name != b"data":
+                    continue  # id, retry and unknown fields do not matter to us
+            self._size += len(value) + 1
+            if self._size > self._max:
+                raise SSEError(f"SSE event larger than {self._max} bytes")
+            data.append(value)
+        return events
+
+    def _dispatch(self) -> SSEEvent:
+        data = self._data
+        raw = data[0] if len(data) == 1 else b"\n".join(data)
+        event = SSEEvent(raw.decode("utf-8", "replace"), self._event or "message")
+        self._data, self._size, self._event = [], 0, None
+        return event
+
+
+def encode_event(event: dict) -> bytes:
+    """`event: <type>` + one compact JSON data line + blank line, for a Responses event."""
+    return b"event: " + event["type"].encode() + b"\ndata: " + _json.dumps(event) + b"\n\n"
+
+
+def encode_data(obj: dict) -> bytes:
+    """One compact JSON data line + blank line (Chat Completions chunks, error objects)."""
+    return b"data: " + _json.dumps(obj) + b"\n\n"

@@ -1,0 +1,102 @@
+"""MiMo's chat completion answers -> the client's Chat Completions answers (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._sse import DONE, encode_data
+from .errors import OpenAIError, from_stream_error, stream_truncated
+
+class ChatStream:
+    """MiMo's chunks -> the client's SSE bytes, with the client's model name and one `[DONE]`.
+
+    `feed` may modify the chunk it is given. After a terminal (`finish` or `fail`) every call
+    returns b"".
+    """
+
+    __slots__ = ("_model", "_include_usage", "usage", "finish_reason", "done", "emitted_content")
+
+    def __init__(self, *, model: str, include_usage: bool) -> None:
+        self._model = model
+        self._include_usage = include_usage
+        self.usage: dict | None = None
+        self.finish_reason: str | None = None
+        self.done = False
+        self.emitted_content = False
+
+    def feed(self, chunk: dict) -> bytes:
+        if self.done:
+            return b""
+        if not isinstance(chunk, dict):
+            return self.fail(OpenAIError(502, "MiMo sent a stream chunk that is not a JSON object.",
+                                         type="upstream_error", code="upstream_error"))
+        if chunk.get("error"):
+            return self.fail(from_stream_error(chunk))
+        chunk["model"] = self._model
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        choices = chunk.get("choices")
+        if choices:
+            for choice in choices:
+                self._note(choice)
+        elif usage and not self._include_usage:
+            return b""  # the trailing usage-only chunk the client did not ask for
+        if not self._include_usage and "usage" in chunk:
+            del chunk["usage"]
+        return encode_data(chunk)
+
+    def _note(self, choice: Any) -> None:
+        if not isinstance(choice, dict):
+            return
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not self.emitted_content and isinstance(delta, dict):
+            self.emitted_content = bool(delta.get("content") or delta.get("reasoning_content")
+                                        or delta.get("tool_calls"))
+
+    def finish(self, *, saw_done: bool) -> bytes:
+        if self.done:
+            return b""
+        if self.finish_reason is None and not saw_done:
+            return self.fail(stream_truncated("the upstream closed the stream without a finish_reason"))
+        self.done = True
+        return DONE
+
+    def fail(self, error: OpenAIError) -> bytes:
+        if self.done:
+            return b""
+        self.done = True
+        return encode_data(error.body()) + DONE
+
+
+def chat_completion_for_client(completion: dict, *, model: str) -> dict:
+    """A non-stream MiMo body for the client: its model name, never a null `content` without tool calls.
+
+    Raises OpenAIError for an in-band error or a body that is not a chat completion.
+    """
+    if not isinstance(completion, dict):
+        raise OpenAIError(502, "MiMo returned a body that is not a JSON object.", type="upstream_error",
+                          code="upstream_error")
+    if completion.get("error"):
+        raise from_stream_error(completion)
+    choices = completion.get("choices")
+    if not isinstance(choices, list):
+        raise OpenAIError(502, "MiMo returned a chat completion without choices.", type="upstream_error",
+                          code="upstream_error")
+    out = dict(completion, model=model)
+    out["choices"] = [_client_choice(c) for c in choices]
+    return out
+
+
+def _client_choice(choice: Any) -> Any:
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        return choice
+    message = dict(message)
+    if message.get("tool_calls") is None:
+        message.pop("tool_calls", None)
+        if message.get("content") is None:
+            message["content"] = ""
+    return dict(choice, message=message)
