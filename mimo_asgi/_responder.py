@@ -172,6 +172,7 @@ class MimoRequest:
 
     async def watching_disconnect(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work`, cancelling it as soon as the client disconnects."""
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
 
             async def watch() -> None:
@@ -185,8 +186,12 @@ class MimoRequest:
             tg.start_soon(watch)
             try:
                 await work()
+            except Exception as exc:  # raised as itself, not wrapped in an ExceptionGroup
+                error = exc
             finally:
                 tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
 
     # -- writing ----------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import httpx
 
 from . import _json
@@ -50,7 +49,7 @@ class UpstreamClient:
             t = self.timeouts
             self._client = httpx.AsyncClient(
                 transport=self._transport,
-                timeout=httpx.Timeout(connect=t.connect, read=max(t.first_byte, t.idle), write=t.connect, pool=t.connect),
+                timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.connect, pool=t.connect),
                 limits=httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=self._max_connections),
                 headers={"user-agent": USER_AGENT},
                 follow_redirects=False,
@@ -78,16 +77,23 @@ class UpstreamClient:
             "content-type": "application/json",
             "accept": "text/event-stream" if body.get("stream") else "application/json",
         }
-        request = self.client.build_request("POST", account.chat_url, content=_json.dumps(body), headers=headers)
+        t = self.timeouts
+        request = self.client.build_request(
+            "POST", account.chat_url, content=_json.dumps(body), headers=headers,
+            # a non-stream answer comes with its headers only when it is complete
+            timeout=httpx.Timeout(connect=t.connect, read=t.first_byte if body.get("stream") else max(t.first_byte, t.idle),
+                                  write=t.connect, pool=t.connect))
         try:
-            with anyio.fail_after(self.timeouts.first_byte):
-                response = await self.client.send(request, stream=True)
-        except TimeoutError:
-            raise errors.upstream_timeout(f"no answer within {self.timeouts.first_byte:g}s") from None
+            response = await self.client.send(request, stream=True)
+        except httpx.ReadTimeout:
+            raise errors.upstream_timeout(f"no answer within {t.first_byte:g}s") from None
         except httpx.TimeoutException as exc:
             raise errors.upstream_timeout(type(exc).__name__) from None
         except httpx.HTTPError as exc:
             raise errors.upstream_unreachable(type(exc).__name__) from None
+        # From here on each read may wait `idle`: httpcore reads the request's timeout
+        # extension when the body starts streaming, so no per-chunk timer is needed.
+        request.extensions["timeout"]["read"] = t.idle
         try:
             if response.status_code >= 300:
                 raw = await read_capped(response, _ERROR_BODY_CAP, truncate=True)

@@ -9,11 +9,6 @@ from mimo_asgi import Account, MimoMiddleware
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 class RecordingHost:
     """A host app that records every message it receives and answers 200 'host'."""
 
