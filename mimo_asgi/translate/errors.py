@@ -94,10 +94,10 @@ def _parse_error_body(body: bytes) -> Any:
 def _detail(parsed: Any, body: bytes) -> tuple[str, str | None]:
     """Message and upstream code from MiMo's several error shapes."""
     obj = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(obj, str) and obj.strip():
+        return obj.strip(), None
     if not isinstance(obj, dict):
         obj = parsed if isinstance(parsed, dict) else {}
-    if isinstance(obj, str):
-        return obj, None
     message = str(obj.get("message") or "").strip()
     param = obj.get("param")
     # MiMo puts the useful text in `param` ("Param Incorrect" + the real reason).

@@ -1,0 +1,330 @@
+"""Responses `input` items -> MiMo chat messages (pure).
+
+Guarantees on the messages produced (MiMo's rules, protocols.md A4):
+- consecutive assistant-side items (text, reasoning, tool calls, web-search notes) form ONE
+  assistant message; its `content` is a string or absent, never null;
+- every tool call is followed directly by exactly one `tool` message with string content:
+  the client's output wherever it sat in the history, else a "no output was recorded" note;
+- an output whose call is absent is kept as a user message, never dropped;
+- replayed arguments are JSON objects (`"{}"` when empty or invalid);
+- `reasoning_content` only comes from blobs this gateway sealed (or a plain summary when
+  no blob exists); with thinking on, a tool-call turn without it gets a placeholder;
+- `item_reference` items are skipped (there is no store to resolve them); if that leaves
+  an output without its call, the output becomes user text like any orphan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import _json
+from ._content import Ctx, chat_parts, output_text, parts_text, safe_dumps
+from ._tooldefs import load_tools
+from .errors import invalid_request
+
+PLACEHOLDER_REASONING = "(this turn ran without thinking mode)"
+NO_OUTPUT = "No output was recorded for this tool call."
+_ROLES = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
+_UNSUPPORTED_ITEMS = {
+    "file_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
+    "image_generation_call", "mcp_call", "mcp_list_tools", "mcp_approval_request",
+    "mcp_approval_response",
+}
+
+
+@dataclass(slots=True)
+class _Msg:
+    message: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Said:  # assistant-side text (answer, refusal, or a note of a hosted action)
+    text: str
+
+
+@dataclass(slots=True)
+class _Reasoning:
+    text: str | None
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(slots=True)
+class _Output:
+    call_id: str | None
+    text: str
+    images: list[dict[str, Any]] = field(default_factory=list)
+
+
+_Record = _Msg | _Said | _Reasoning | _Call | _Output
+
+
+def _str(item: dict[str, Any], key: str, param: str, *, required: bool = False) -> str | None:
+    value = item.get(key)
+    if isinstance(value, str) and (value or not required):
+        return value
+    if value is None and not required:
+        return None
+    raise invalid_request(f"'{key}' must be a {'non-empty ' if required else ''}string.", param=f"{param}.{key}")
+
+
+def _arguments(value: Any) -> str:
+    """A JSON object text: the original when valid, else `"{}"`."""
+    if isinstance(value, dict):
+        return safe_dumps(value)
+    if not isinstance(value, str) or not value.strip():
+        return "{}"
+    try:
+        return value if isinstance(_json.loads(value), dict) else "{}"
+    except ValueError:
+        return "{}"
+
+
+def _call_id(item: dict[str, Any], param: str) -> str:
+    """`call_id`, or `id` for the shell items that predate it."""
+    for key in ("call_id", "id"):
+        if isinstance(item.get(key), str) and item[key]:
+            return item[key]
+    raise invalid_request("'call_id' must be a non-empty string.", param=f"{param}.call_id")
+
+
+def _message(item: dict[str, Any], param: str, ctx: Ctx) -> _Record | None:
+    role = item.get("role")
+    role = _ROLES.get(role) if isinstance(role, str) else None
+    if role is None:
+        raise invalid_request("'role' must be one of user, system, developer, assistant.", param=f"{param}.role")
+    parts = chat_parts(item.get("content"), role, f"{param}.content", ctx)
+    if role == "assistant":
+        text = parts_text(parts)
+        return _Said(text) if text else None
+    if role == "user" and any(p["type"] == "image_url" for p in parts):
+        if not any(p["type"] == "text" for p in parts):  # text parts are never empty
+            parts.insert(0, {"type": "text", "text": " "})  # MiMo: image messages need a text part
+        return _Msg({"role": "user", "content": parts})
+    text = parts_text(parts)
+    return _Msg({"role": role, "content": text}) if text else None
+
+
+def _reasoning(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    blob = _str(item, "encrypted_content", param)
+    if blob:
+        text = ctx.sealer.unseal(blob)
+        if text is None:  # foreign or tampered: never replayed, and no summary stands in
+            ctx.warnings.append("dropped reasoning whose encrypted_content was not issued by this gateway")
+        return _Reasoning(text)
+    for key, kinds in (("content", ("reasoning_text", "text")), ("summary", ("summary_text",))):
+        parts = item.get(key)
+        if parts is None:
+            continue
+        if not isinstance(parts, list):
+            raise invalid_request(f"'{key}' must be an array.", param=f"{param}.{key}")
+        texts = [p["text"] for p in parts
+                 if isinstance(p, dict) and p.get("type") in kinds and isinstance(p.get("text"), str)]
+        if any(texts):
+            return _Reasoning("\n\n".join(t for t in texts if t))
+    return _Reasoning(None)
+
+
+def _function_call(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    call_id = _str(item, "call_id", param, required=True)
+    name = _str(item, "name", param, required=True)
+    namespace = _str(item, "namespace", param) or None
+    upstream = ctx.names.function(name, namespace)  # type: ignore[arg-type]
+    return _Call(call_id, upstream, _arguments(item.get("arguments")))  # type: ignore[arg-type]
+
+
+def _custom_call(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    call_id = _str(item, "call_id", param, required=True)
+    name = _str(item, "name", param, required=True)
+    namespace = _str(item, "namespace", param) or None
+    raw = _str(item, "input", param) or ""
+    upstream = ctx.names.function(name, namespace, "custom")  # type: ignore[arg-type]
+    return _Call(call_id, upstream, safe_dumps({"input": raw}))  # type: ignore[arg-type]
+
+
+def _local_shell_call(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    action = item.get("action")
+    if not isinstance(action, dict):
+        raise invalid_request("'action' must be an object.", param=f"{param}.action")
+    command = action.get("command")
+    args: dict[str, Any] = {"command": [str(c) for c in command] if isinstance(command, list) else []}
+    if isinstance(action.get("working_directory"), str):
+        args["workdir"] = action["working_directory"]
+    if isinstance(action.get("timeout_ms"), int) and not isinstance(action["timeout_ms"], bool):
+        args["timeout_ms"] = action["timeout_ms"]
+    return _Call(_call_id(item, param), ctx.names.local_shell(), safe_dumps(args))
+
+
+def _tool_search_call(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    arguments = _arguments(item.get("arguments"))
+    call_id = _str(item, "call_id", param)
+    if not call_id:  # server-executed search: nothing to answer, keep it as context
+        return _Said(f"(searched for tools: {arguments})")
+    return _Call(call_id, ctx.names.tool_search(), arguments)
+
+
+def _web_search_call(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    action = item.get("action") if isinstance(item.get("action"), dict) else {}
+    kind, url = action.get("type"), action.get("url")
+    if kind == "open_page" and isinstance(url, str):
+        return _Said(f"(opened web page: {url})")
+    if kind == "find_in_page" and isinstance(url, str):
+        pattern = action.get("pattern") if isinstance(action.get("pattern"), str) else ""
+        return _Said(f"(searched {url} for: {pattern})")
+    more = action.get("queries") if isinstance(action.get("queries"), list) else []
+    queries = [q for q in (action.get("query"), *more) if isinstance(q, str) and q]
+    if queries:
+        return _Said(f"(searched the web for: {'; '.join(dict.fromkeys(queries))})")
+    return _Said("(searched the web)")
+
+
+def _output(item: dict[str, Any], param: str, ctx: Ctx, *, shell_ids: bool = False) -> _Record:
+    call_id = _call_id(item, param) if shell_ids else _str(item, "call_id", param, required=True)
+    text, images = output_text(item.get("output"), f"{param}.output", ctx)
+    return _Output(call_id, text, images)
+
+
+def _tool_search_output(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    loaded = load_tools(item.get("tools"), ctx.names, ctx.warnings)
+    ctx.loaded.extend(loaded)
+    if loaded:
+        names = ", ".join(e.upstream or "" for e in loaded)
+        text = f"The following tools are now available to call: {names}."
+    else:
+        text = safe_dumps(item.get("tools")) if item.get("tools") else "No matching tools were found."
+    return _Output(_str(item, "call_id", param) or None, text)
+
+
+def _compaction(item: dict[str, Any], param: str, ctx: Ctx) -> _Record | None:
+    summary = ctx.sealer.unseal(item.get("encrypted_content"))
+    if summary is None:
+        ctx.warnings.append("skipped a compaction item whose encrypted_content was not issued by this gateway")
+        return None
+    return _Msg({"role": "user", "content": f"Summary of the earlier conversation:\n{summary}"})
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any], str, Ctx], _Record | None]] = {
+    "message": _message,
+    "reasoning": _reasoning,
+    "function_call": _function_call,
+    "custom_tool_call": _custom_call,
+    "local_shell_call": _local_shell_call,
+    "tool_search_call": _tool_search_call,
+    "web_search_call": _web_search_call,
+    "function_call_output": _output,
+    "custom_tool_call_output": _output,
+    "local_shell_call_output": lambda item, param, ctx: _output(item, param, ctx, shell_ids=True),
+    "tool_search_output": _tool_search_output,
+    "compaction": _compaction,
+    "compaction_summary": _compaction,
+    "item_reference": lambda item, param, ctx: None,
+}
+
+
+def _parse(item: Any, param: str, ctx: Ctx) -> _Record | None:
+    if not isinstance(item, dict):
+        raise invalid_request("Each input item must be an object.", param=param)
+    kind = item.get("type", "message")
+    if not isinstance(kind, str):
+        raise invalid_request("Input item 'type' must be a string.", param=f"{param}.type")
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        what = "is not supported for MiMo-routed requests" if kind in _UNSUPPORTED_ITEMS else "is unknown"
+        raise invalid_request(f"Input item type '{kind}' {what}.", param=f"{param}.type",
+                              code="unsupported_input_item")
+    return parser(item, param, ctx)
+
+
+@dataclass(slots=True)
+class _Assembler:
+    """Builds the message list; the open assistant turn is flushed on any non-assistant item."""
+
+    thinking: bool
+    outputs: dict[str, _Output]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: list[_Call] = field(default_factory=list)
+
+    def flush(self) -> None:
+        if self.texts or self.calls:  # a reasoning-only turn has nothing MiMo needs
+            message: dict[str, Any] = {"role": "assistant"}
+            if self.texts:
+                message["content"] = "\n\n".join(self.texts)
+            reasoning = "".join(self.reasoning)
+            if reasoning:
+                message["reasoning_content"] = reasoning
+            elif self.thinking and self.calls:
+                message["reasoning_content"] = PLACEHOLDER_REASONING
+            if self.calls:
+                message["tool_calls"] = [
+                    {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in self.calls
+                ]
+            self.messages.append(message)
+            self._answer_calls()
+        self.texts, self.reasoning, self.calls = [], [], []
+
+    def _answer_calls(self) -> None:
+        images: list[dict[str, Any]] = []
+        for call in self.calls:
+            out = self.outputs.get(call.call_id)
+            self.messages.append({"role": "tool", "tool_call_id": call.call_id,
+                                  "content": out.text if out else NO_OUTPUT})
+            images.extend(out.images if out else ())
+        if images:  # tool messages are text-only; a vision model sees the images right after
+            self.messages.append({"role": "user", "content": [
+                {"type": "text", "text": "Images returned by the tool calls above:"}, *images]})
+
+    def orphan(self, out: _Output) -> None:
+        self.flush()
+        label = f"Output of tool call {out.call_id}:" if out.call_id else "Output of a tool call:"
+        text = f"{label}\n{out.text}"
+        content: str | list[dict[str, Any]] = [{"type": "text", "text": text}, *out.images] if out.images else text
+        self.messages.append({"role": "user", "content": content})
+
+
+def input_messages(value: Any, ctx: Ctx, *, thinking: bool) -> list[dict[str, Any]]:
+    """The chat messages for the request's `input` (a string or a list of items)."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}] if value else []
+    if not isinstance(value, list):
+        raise invalid_request("'input' must be a string or an array of input items.", param="input")
+    records = [r for i, item in enumerate(value) if (r := _parse(item, f"input[{i}]", ctx)) is not None]
+    call_ids = {r.call_id for r in records if isinstance(r, _Call)}
+    outputs: dict[str, _Output] = {}
+    placed: set[int] = set()
+    for r in records:
+        if isinstance(r, _Output) and r.call_id in call_ids and r.call_id not in outputs:
+            outputs[r.call_id] = r
+            placed.add(id(r))
+    asm = _Assembler(thinking, outputs)
+    seen_calls: set[str] = set()
+    for r in records:
+        if isinstance(r, _Msg):
+            asm.flush()
+            asm.messages.append(r.message)
+        elif isinstance(r, _Said):
+            asm.texts.append(r.text)
+        elif isinstance(r, _Reasoning):
+            if r.text:
+                asm.reasoning.append(r.text)
+        elif isinstance(r, _Call):
+            if r.call_id in seen_calls:
+                ctx.warnings.append("dropped a repeated tool call with an already used call_id")
+                continue
+            seen_calls.add(r.call_id)
+            asm.calls.append(r)
+        elif id(r) not in placed:
+            asm.orphan(r)
+        elif any(c.call_id == r.call_id for c in asm.calls):
+            asm.flush()  # the output marks the end of the turn that made the call
+    asm.flush()
+    return asm.messages

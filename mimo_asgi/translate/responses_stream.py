@@ -1,0 +1,410 @@
+"""MiMo `chat.completion.chunk`s -> OpenAI Responses stream events (a pure state machine).
+
+Guarantees, for any chunk sequence:
+- `response.created` first, `sequence_number` 0, 1, 2, ... and exactly one terminal event
+  (`response.completed`, `response.incomplete` or `response.failed`), emitted last;
+- output items never overlap: each is added, streamed and done before the next is added,
+  with a dense `output_index` that every event of the item repeats;
+- deltas concatenate exactly to the text / arguments / input of the matching `.done`.
+
+Only choice 0 is translated (`n>1` is not a Responses concept). Parallel tool calls may
+interleave upstream; the first named call streams live, the others are buffered and
+emitted one after another when the run of calls ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .._seal import ReasoningSealer
+from . import _response_object as ro
+from ._input_stream import InputExtractor
+from ._stream_items import ID_PREFIX, Call, TextItem, call_item, custom_input, output_text
+from ._tools import ToolSpec
+from .errors import OpenAIError, from_stream_error, stream_truncated
+
+_INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+_STREAMED_KINDS = ("function", "custom")  # kinds whose calls stream argument/input deltas
+
+
+class ResponsesStream:
+    """Feed parsed MiMo chunks in, get Responses events (dicts with `type` and `sequence_number`) out."""
+
+    def __init__(
+        self,
+        request: dict,
+        *,
+        response_id: str,
+        model: str,
+        tool_map: Mapping[str, ToolSpec],
+        sealer: ReasoningSealer | None,
+        include_encrypted: bool,
+        created_at: int,
+    ) -> None:
+        self._id = response_id
+        self._model = model
+        self._tool_map = tool_map
+        self._sealer = sealer if include_encrypted else None
+        self._created_at = created_at
+        self._echo = ro.echo_parameters(request)
+        self._seq = 0
+        self._out: list[dict[str, Any]] = []
+        self._output: list[dict[str, Any]] = []
+        self._reasoning: TextItem | None = None
+        self._message: TextItem | None = None
+        self._calls: dict[Any, Call] = {}  # the current run of calls, by upstream index
+        self._call_order: list[Call] = []
+        self._live: Call | None = None
+        self._last_call_key: Any = 0
+        self._call_ids: set[str] = set()
+        self._annotations: list[dict[str, Any]] = []  # for the next message
+        self._sources: list[str] = []  # for the next web_search_call item
+        self._finish_reason: str | None = None
+        self._usage: dict | None = None
+        self._response: dict[str, Any] | None = None
+
+    # -- public API -----------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self._response is not None and self._response["status"] != "in_progress"
+
+    @property
+    def response(self) -> dict[str, Any]:
+        return self._response if self._response is not None else self._snapshot("in_progress", [])
+
+    @property
+    def usage(self) -> dict | None:
+        return self._usage
+
+    @property
+    def emitted_content(self) -> bool:
+        return bool(self._output)
+
+    def start(self) -> list[dict[str, Any]]:
+        """`response.created` then `response.in_progress` (both with an empty output)."""
+        if self._response is not None:
+            return []
+        self._response = self._snapshot("in_progress", [])
+        self._emit("response.created", response=self._response)
+        self._emit("response.in_progress", response=self._snapshot("in_progress", []))
+        return self._flush()
+
+    def feed(self, chunk: dict) -> list[dict[str, Any]]:
+        """Translate one parsed chunk (or an in-band `{"error": ...}` object)."""
+        if self.done or not isinstance(chunk, dict):
+            return []
+        out = self.start() if self._response is None else []
+        if chunk.get("error") is not None:
+            return out + self.fail(from_stream_error(chunk))
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = usage
+        choice = _first_choice(chunk.get("choices"))
+        if choice is not None:
+            self._feed_choice(choice)
+        return out + self._flush()
+
+    def finish(self, *, saw_done: bool) -> list[dict[str, Any]]:
+        """The upstream ended: close what is open and emit the one terminal event."""
+        if self.done:
+            return []
+        out = self.start() if self._response is None else []
+        if self._finish_reason is None and not saw_done:
+            return out + self.fail(stream_truncated("the connection closed before a finish_reason"))
+        if self._finish_reason is None and not self._output and not self._has_open_items():
+            return out + self.fail(
+                OpenAIError(502, "MiMo returned an empty stream", type="upstream_error", code="empty_response")
+            )
+        reason = _INCOMPLETE_REASONS.get(self._finish_reason or "")
+        self._close_all("incomplete" if reason else "completed")
+        if reason:
+            self._terminate("response.incomplete", "incomplete", incomplete_details={"reason": reason})
+        else:
+            self._terminate("response.completed", "completed")
+        return out + self._flush()
+
+    def fail(self, error: OpenAIError) -> list[dict[str, Any]]:
+        """Close open items as incomplete and emit `response.failed` carrying the error."""
+        if self.done:
+            return []
+        out = self.start() if self._response is None else []
+        self._close_all("incomplete")
+        self._terminate("response.failed", "failed", error=error.response_error())
+        return out + self._flush()
+
+    # -- per chunk --------------------------------------------------------------------
+
+    def _feed_choice(self, choice: dict[str, Any]) -> None:
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            self._feed_delta(delta)
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            self._finish_reason = reason
+            self._close_all("incomplete" if reason in _INCOMPLETE_REASONS else "completed")
+
+    def _feed_delta(self, delta: dict[str, Any]) -> None:
+        # One chunk may carry several kinds: reasoning, then text, then calls, so that
+        # no delta ever lands after its item's done.
+        annotations = delta.get("annotations")
+        if isinstance(annotations, list) and annotations:
+            self._add_annotations(annotations)
+        reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            reasoning = delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            self._reasoning_delta(reasoning)
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self._text_delta(content)
+        tool_calls = delta.get("tool_calls")
+        if isinstance(tool_calls, list):
+            for fragment in tool_calls:
+                if isinstance(fragment, dict):
+                    self._call_fragment(fragment)
+
+    def _add_annotations(self, annotations: list[Any]) -> None:
+        target = self._message.annotations if self._message else self._annotations
+        for raw in annotations:
+            citation = ro.url_citation(raw)
+            if citation is None:
+                continue
+            target.append(citation)
+            if citation["url"] not in self._sources:
+                self._sources.append(citation["url"])
+
+    # -- reasoning ----------------------------------------------------------------------
+
+    def _reasoning_delta(self, text: str) -> None:
+        if self._reasoning is None:
+            self._close_message("completed")
+            self._close_calls("completed")
+            self._reasoning = item = TextItem(ro.new_id("rs"), len(self._output))
+            self._add_item({"type": "reasoning", "id": item.item_id, "summary": [], "status": "in_progress"})
+            self._emit("response.reasoning_summary_part.added", item_id=item.item_id,
+                       output_index=item.output_index, summary_index=0, part={"type": "summary_text", "text": ""})
+        item = self._reasoning
+        item.parts.append(text)
+        self._emit("response.reasoning_summary_text.delta", item_id=item.item_id,
+                   output_index=item.output_index, summary_index=0, delta=text)
+
+    def _close_reasoning(self, status: str) -> None:
+        item, self._reasoning = self._reasoning, None
+        if item is None:
+            return
+        text = "".join(item.parts)
+        ids = {"item_id": item.item_id, "output_index": item.output_index, "summary_index": 0}
+        self._emit("response.reasoning_summary_text.done", **ids, text=text)
+        self._emit("response.reasoning_summary_part.done", **ids, part={"type": "summary_text", "text": text})
+        done: dict[str, Any] = {"type": "reasoning", "id": item.item_id,
+                                "summary": [{"type": "summary_text", "text": text}], "status": status}
+        if self._sealer is not None:
+            done["encrypted_content"] = self._sealer.seal(text)
+        self._done_item(item.output_index, done)
+
+    # -- message ------------------------------------------------------------------------
+
+    def _text_delta(self, text: str) -> None:
+        if self._message is None:
+            self._close_reasoning("completed")
+            self._close_calls("completed")
+            self._emit_web_search()
+            self._message = item = TextItem(ro.new_id("msg"), len(self._output))
+            item.annotations, self._annotations = self._annotations, []
+            self._add_item({"type": "message", "id": item.item_id, "role": "assistant",
+                            "status": "in_progress", "content": []})
+            self._emit("response.content_part.added", item_id=item.item_id, output_index=item.output_index,
+                       content_index=0, part=output_text("", []))
+        item = self._message
+        item.parts.append(text)
+        self._emit("response.output_text.delta", item_id=item.item_id, output_index=item.output_index,
+                   content_index=0, delta=text, logprobs=[])
+
+    def _close_message(self, status: str) -> None:
+        item, self._message = self._message, None
+        if item is None:
+            return
+        text = "".join(item.parts)
+        ids = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
+        for index, annotation in enumerate(item.annotations):
+            self._emit("response.output_text.annotation.added", **ids, annotation_index=index, annotation=annotation)
+        self._emit("response.output_text.done", **ids, text=text, logprobs=[])
+        self._emit("response.content_part.done", **ids, part=output_text(text, item.annotations))
+        self._done_item(item.output_index, {"type": "message", "id": item.item_id, "role": "assistant",
+                                            "status": status, "content": [output_text(text, item.annotations)]})
+
+    def _emit_web_search(self) -> None:
+        """The pending sources become one completed web_search_call item (nothing may be open)."""
+        if not self._sources:
+            return
+        item = ro.web_search_item(ro.new_id("ws"), self._sources)
+        self._sources = []
+        index = len(self._output)
+        self._add_item({**item, "status": "in_progress"})
+        self._done_item(index, item)
+
+    # -- tool calls ---------------------------------------------------------------------
+
+    def _call_fragment(self, fragment: dict[str, Any]) -> None:
+        self._close_reasoning("completed")
+        self._close_message("completed")
+        call = self._call_for(fragment)
+        function = fragment.get("function")
+        function = function if isinstance(function, dict) else {}
+        name = function.get("name")
+        if isinstance(name, str) and name and not call.name:
+            call.name = name
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            call.arg_parts.append(arguments)
+            if call is self._live:
+                self._stream_arguments(call, arguments)
+        if self._live is None and call.item_id is None and call.name:
+            self._go_live(call)
+
+    def _call_for(self, fragment: dict[str, Any]) -> Call:
+        upstream_id = fragment.get("id") if isinstance(fragment.get("id"), str) and fragment.get("id") else None
+        index = fragment.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            key: Any = index
+        elif upstream_id is not None:
+            key = ("id", upstream_id)
+        else:
+            key = self._last_call_key
+        call = self._calls.get(key)
+        # A new id on a known index is a new call (some upstreams number every call 0).
+        if call is None or (upstream_id is not None and call.upstream_id not in (None, upstream_id)):
+            call = Call(upstream_id, self._unique_call_id(upstream_id))
+            self._calls[key] = call
+            self._call_order.append(call)
+        elif upstream_id is not None and call.upstream_id is None:
+            call.upstream_id = upstream_id
+            if call.item_id is None:  # once announced, the call_id must not change
+                call.call_id = self._unique_call_id(upstream_id)
+        self._last_call_key = key
+        return call
+
+    def _unique_call_id(self, upstream_id: str | None) -> str:
+        """The upstream id, unless already used in this response (then suffixed): clients pair outputs by it."""
+        call_id = upstream_id or ro.new_id("call")
+        suffix = 1
+        while call_id in self._call_ids:
+            suffix += 1
+            call_id = f"{upstream_id}_{suffix}"
+        self._call_ids.add(call_id)
+        return call_id
+
+    def _go_live(self, call: Call) -> None:
+        call.spec = self._tool_map.get(call.name)
+        if call.kind not in _STREAMED_KINDS:
+            return  # local_shell / tool_search items are built whole at the end
+        self._live = call
+        self._emit_web_search()
+        self._add_call(call)
+        if call.kind == "custom":
+            call.extractor = InputExtractor()
+        for part in call.arg_parts:
+            self._stream_arguments(call, part)
+
+    def _add_call(self, call: Call) -> None:
+        call.item_id = ro.new_id(ID_PREFIX.get(call.kind, "fc"))
+        call.output_index = len(self._output)
+        self._add_item(call_item(call, "in_progress", ""))
+
+    def _stream_arguments(self, call: Call, fragment: str) -> None:
+        ids = {"item_id": call.item_id, "output_index": call.output_index}
+        if call.extractor is None:
+            self._emit("response.function_call_arguments.delta", **ids, delta=fragment)
+            return
+        text = call.extractor.feed(fragment)
+        if text:
+            self._emit("response.custom_tool_call_input.delta", **ids, delta=text)
+
+    def _close_calls(self, status: str) -> None:
+        """Finish the live call, then emit each buffered call whole, in order of first fragment."""
+        if not self._call_order:
+            return
+        order = self._call_order
+        if self._live is not None:
+            order = [self._live] + [c for c in order if c is not self._live]
+        self._calls, self._call_order, self._live = {}, [], None
+        for call in order:
+            self._finish_call(call, status)
+
+    def _finish_call(self, call: Call, status: str) -> None:
+        """Emit what was not streamed yet, the `.done` event and the complete item."""
+        arguments = "".join(call.arg_parts)
+        if call.item_id is None:  # buffered until now: nothing of it was streamed
+            call.spec = self._tool_map.get(call.name)
+            self._emit_web_search()
+            self._add_call(call)
+            streamed = ""
+        elif call.extractor is not None:
+            streamed = call.extractor.text
+        else:
+            streamed = arguments
+        ids = {"item_id": call.item_id, "output_index": call.output_index}
+        value = arguments
+        if call.kind == "custom":
+            value = custom_input(call.extractor, arguments)
+            if len(value) > len(streamed):
+                self._emit("response.custom_tool_call_input.delta", **ids, delta=value[len(streamed):])
+            self._emit("response.custom_tool_call_input.done", **ids, input=value)
+        elif call.kind == "function":
+            value = arguments or "{}"
+            if len(value) > len(streamed):
+                self._emit("response.function_call_arguments.delta", **ids, delta=value[len(streamed):])
+            self._emit("response.function_call_arguments.done", **ids, arguments=value)
+        self._done_item(call.output_index, call_item(call, status, value))
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _has_open_items(self) -> bool:
+        return bool(self._reasoning or self._message or self._call_order)
+
+    def _close_all(self, status: str) -> None:
+        self._close_reasoning(status)
+        self._close_message(status)
+        self._close_calls(status)
+        self._emit_web_search()
+
+    def _add_item(self, item: dict[str, Any]) -> None:
+        index = len(self._output)
+        self._output.append(item)
+        self._emit("response.output_item.added", output_index=index, item=item)
+
+    def _done_item(self, index: int, item: dict[str, Any]) -> None:
+        self._output[index] = item
+        self._emit("response.output_item.done", output_index=index, item=item)
+
+    def _emit(self, type_: str, **fields: Any) -> None:
+        self._out.append({"type": type_, "sequence_number": self._seq, **fields})
+        self._seq += 1
+
+    def _flush(self) -> list[dict[str, Any]]:
+        out, self._out = self._out, []
+        return out
+
+    def _snapshot(self, status: str, output: list[dict[str, Any]], **terminal: Any) -> dict[str, Any]:
+        return ro.snapshot(response_id=self._id, created_at=self._created_at, model=self._model,
+                           echo=self._echo, status=status, output=output, **terminal)
+
+    def _terminate(self, type_: str, status: str, **fields: Any) -> None:
+        self._response = self._snapshot(
+            status, list(self._output), completed_at=max(int(time.time()), self._created_at),
+            usage=ro.map_usage(self._usage), **fields,
+        )
+        self._emit(type_, response=self._response)
+
+
+def _first_choice(choices: Any) -> dict[str, Any] | None:
+    """Choice index 0 (a missing index counts as 0); other choices are ignored."""
+    if not isinstance(choices, list):
+        return None
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
+            return choice
+    return None
