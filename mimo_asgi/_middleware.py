@@ -34,6 +34,10 @@ class MimoMiddleware:
       to the MIMO_API_KEY / MIMO_BASE_URL environment variables, read once here.
     seal_key: key (or keys, newest first) sealing reasoning into `encrypted_content`; default
       MIMO_ASGI_SEAL_KEY, else derived from the configured MiMo keys, else random per process.
+    keepalive_seconds: an SSE comment after this much silence on a MiMo stream (0 = off).
+    max_attempts: accounts tried per request when failing over before the first byte.
+    max_streams: MiMo requests served at once by this middleware (then 503 + Retry-After).
+    max_items / max_depth: caps on list lengths and JSON nesting of MiMo-routed bodies.
     """
 
     def __init__(
@@ -53,6 +57,11 @@ class MimoMiddleware:
         drop_unsupported_tools: bool = False,
         on_usage: Callable[[Any], Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        keepalive_seconds: float = 15.0,
+        max_attempts: int = 3,
+        max_streams: int = 1024,
+        max_items: int = 10_000,
+        max_depth: int = 64,
     ) -> None:
         if resolver is not None and accounts is not None:
             raise TypeError("pass either resolver= or accounts=, not both")
@@ -69,6 +78,12 @@ class MimoMiddleware:
         self.forward_headers = tuple(h.lower() for h in forward_headers if h.lower() not in ("authorization", "api-key", "host"))
         self.drop_unsupported_tools = drop_unsupported_tools
         self.on_usage = on_usage
+        self.keepalive_seconds = keepalive_seconds
+        self.max_attempts = max(1, max_attempts)
+        self.max_streams = max_streams
+        self.max_items = max_items
+        self.max_depth = max_depth
+        self.active_streams = 0
         self.upstream = UpstreamClient(timeouts=timeouts, transport=transport)
         self.sealer = self._sealer(seal_key, accounts)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from . import _json
+from ._responder import beside
 from ._sse import SSEDecoder, SSEError, encode_event
 from ._upstream import read_capped
 from .accounts import Account
@@ -30,6 +31,7 @@ class _Machine(Protocol):
     """A stream translator seen as bytes: ChatStream, or ResponsesStream through _EncodedEvents."""
 
     done: bool
+    emitted_content: bool
 
     def feed(self, chunk: dict[str, Any]) -> bytes: ...
     def finish(self, *, saw_done: bool) -> bytes: ...
@@ -49,6 +51,10 @@ class _EncodedEvents:
     def done(self) -> bool:
         return self.stream.done
 
+    @property
+    def emitted_content(self) -> bool:
+        return self.stream.emitted_content
+
     def _out(self, events: list[dict[str, Any]]) -> bytes:
         if not self._encode or not events:
             return b""
@@ -67,46 +73,67 @@ class _EncodedEvents:
         return self._out(self.stream.fail(error))
 
 
-async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, *, live: bool) -> bytes:
-    """Feed every upstream SSE chunk to `machine`, sending its output when `live`; returns the
-    terminal bytes (not yet sent). Whatever MiMo does, exactly one terminal comes out."""
+async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, secrets: tuple[str, ...]) -> bytes:
+    """Feed every upstream SSE chunk to `machine`, emitting its output; returns the terminal
+    bytes (not yet sent). Whatever MiMo does, exactly one terminal comes out — except that an
+    in-band error before any content is raised instead, so the request can fail over."""
     decoder = SSEDecoder()
     saw_done = False
+
+    async def feed(data: str) -> bool:
+        """False once the stream is over."""
+        nonlocal saw_done
+        if data == "[DONE]":
+            saw_done = True
+            return False
+        chunk = _json.loads(data)
+        if not machine.emitted_content and not req.started and isinstance(chunk, dict) and "error" in chunk:
+            raise errors.from_stream_error(chunk, secrets=secrets)
+        out = machine.feed(chunk)
+        if out:
+            await req.emit(out, content=machine.emitted_content)
+        return not machine.done
+
     try:
         async for raw in response.aiter_bytes():
             for event in decoder.feed(raw):
-                if event.data == "[DONE]":
-                    saw_done = True
-                    break
-                try:
-                    chunk = _json.loads(event.data)
-                except _json.JSONDecodeError:
-                    return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
-                out = machine.feed(chunk)
-                if live and out:
-                    await req.send_chunk(out)
-                if machine.done:
-                    return b""
-            if saw_done:
+                if not await feed(event.data):
+                    return b"" if machine.done else machine.finish(saw_done=saw_done)
+        for event in decoder.close():
+            if not await feed(event.data):
                 break
-        else:
-            for event in decoder.close():
-                if event.data == "[DONE]":
-                    saw_done = True
-                    break
-                try:
-                    out = machine.feed(_json.loads(event.data))
-                except _json.JSONDecodeError:
-                    return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
-                if live and out:
-                    await req.send_chunk(out)
+    except _json.JSONDecodeError:
+        return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
     except SSEError:
         return machine.fail(errors.stream_truncated("MiMo sent an oversize event"))
     except httpx.TimeoutException:
         return machine.fail(errors.upstream_timeout(f"MiMo was silent for {req.mw.upstream.timeouts.idle:g}s"))
     except httpx.HTTPError as exc:
         return machine.fail(errors.stream_truncated(type(exc).__name__))
-    return machine.finish(saw_done=saw_done)
+    return b"" if machine.done else machine.finish(saw_done=saw_done)
+
+
+async def _drive(req: MimoRequest, response: httpx.Response, machine: _Machine, account: Account, *, live: bool) -> bytes:
+    """The pump, with the ticker beside it for live streams; an unexpected translation error
+    still ends the stream with a failure terminal."""
+    tail = b""
+
+    async def pump() -> None:
+        nonlocal tail
+        try:
+            tail = await _pump(req, response, machine, (account.key,))
+        except OpenAIError:
+            raise
+        except Exception:
+            logger.exception("mimo_asgi: translating the stream failed")
+            tail = machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
+                                            type="server_error", code="translation_error"))
+
+    if live:
+        await beside(pump, req.ticker)
+    else:
+        await pump()
+    return tail
 
 
 async def relay_responses(req: MimoRequest, account: Account, extra_headers: dict[str, str]) -> None:
@@ -125,17 +152,8 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
     machine = _EncodedEvents(stream, encode=live)
     try:
         async with mw.upstream.post(account, translation.body, extra_headers) as response:
-            if live:
-                await req.start_stream()
-                await req.send_chunk(machine.start())
-            else:
-                stream.start()
-            try:
-                tail = await _pump(req, response, machine, live=live)
-            except Exception:
-                logger.exception("mimo_asgi: translating the Responses stream failed")
-                tail = machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
-                                                type="server_error", code="translation_error"))
+            await req.emit(machine.start(), content=False)
+            tail = await _drive(req, response, machine, account, live=live)
     finally:
         req.usage = stream.usage
     final = stream.response
@@ -171,15 +189,9 @@ async def relay_chat(req: MimoRequest, account: Account, extra_headers: dict[str
             await req.send_json(200, chat_completion_for_client(completion, model=req.model))
             return
         machine = ChatStream(model=req.model, include_usage=translation.include_usage)
-        await req.start_stream()
         try:
-            try:
-                tail = await _pump(req, response, machine, live=True)
-            except Exception:
-                logger.exception("mimo_asgi: translating the chat stream failed")
-                tail = machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
-                                                type="server_error", code="translation_error"))
+            tail = await _drive(req, response, machine, account, live=True)
         finally:
             req.usage = machine.usage
-        req.outcome = machine.finish_reason or "failed"
-        await req.end_stream(tail)
+    req.outcome = machine.finish_reason or "failed"
+    await req.end_stream(tail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ import anyio
 from starlette.types import Message, Receive, Scope, Send
 
 from . import _json, _models
+from ._sse import KEEPALIVE
 from .accounts import Account, RouteRequest
 from .translate import errors
 from .translate.errors import OpenAIError
@@ -43,8 +45,18 @@ class MimoRequest:
         self.body: dict[str, Any] = {}
         self.model = ""
         self.account: Account | None = None
+        self.headers: dict[str, str] = {}
+        self.lease: Any = None
+        self.tried: set[str] = set()
+        self.failovers = 0
         self.upstream_model = ""
-        self.started = False  # response headers sent
+        self.started = False  # response headers sent (or being sent)
+        self.committed = False  # held-back stream bytes flushed; no failover from here
+        self.complete = False  # the last response message is being sent
+        self._held: list[bytes] = []
+        self._commit_lock = anyio.Lock()
+        self._committed = anyio.Event()
+        self.last_sent = 0.0
         self.status = 0
         self.disconnected = False
         self.t0 = time.perf_counter()
@@ -67,25 +79,26 @@ class MimoRequest:
         except OpenAIError as err:
             await self.send_error(err)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", ())}
-        lease: Any = None
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", ())}
         try:
             try:
-                lease, account = await self._resolve(RouteRequest(self.route, self.model, self.body, headers, self.scope))
+                account = await self._resolve()
             except OpenAIError as err:
                 await self.send_error(err)
                 return
             target = self._target(account)
             if target is None:
-                if lease is not None:
-                    lease, held = None, lease
-                    held.release()
+                self._release()  # before the host runs: it is not our request
                 await self.mw.app(self.scope, self._replay_receive(), self._send)
                 return
-            await self._serve(target, headers)
+            await self._serve(target)
         finally:
-            if lease is not None:
-                lease.release()
+            self._release()
+
+    def _release(self) -> None:
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.release()
 
     async def _read_body(self) -> bytes | None:
         cap = self.mw.max_body_size
@@ -119,18 +132,19 @@ class MimoRequest:
 
         return receive
 
-    async def _resolve(self, request: RouteRequest) -> tuple[Any, Account | None]:
+    async def _resolve(self) -> Account | None:
+        """Ask the resolver (again, after a failover, without the accounts already tried)."""
         resolver = self.mw.resolver
         if resolver is None:
-            return None, None
+            return None
+        request = RouteRequest(self.route, self.model, self.body, self.headers, self.scope, frozenset(self.tried))
         result = resolver(request)
         if inspect.isawaitable(result):
             result = await result
-        if result is None:
-            return None, None
-        if isinstance(result, Account):
-            return None, result
-        return result, result.account
+        if result is None or isinstance(result, Account):
+            return result
+        self.lease = result
+        return result.account
 
     def _target(self, account: Account | None) -> Account | None:
         """Account-level route first, then the model-name route."""
@@ -140,21 +154,44 @@ class MimoRequest:
             return self.mw.env_account
         return None
 
-    async def _serve(self, target: Account, headers: dict[str, str]) -> None:
+    async def _serve(self, target: Account) -> None:
         from ._relay import relay_chat, relay_responses
 
-        self.account = target
-        upstream_model = target.upstream_model(self.model)
-        if upstream_model is None:
-            await self.send_error(OpenAIError(
-                404, f"The model {self.model!r} has no MiMo mapping for account {target.name!r}.",
-                param="model", code="model_not_found"))
-            return
-        self.upstream_model = upstream_model
-        extra = {h: headers[h] for h in self.mw.forward_headers if h in headers}
         relay = relay_responses if self.route == "responses" else relay_chat
+        mw = self.mw
+        if mw.active_streams >= mw.max_streams:
+            await self.send_error(OpenAIError(503, "Too many MiMo requests in flight; retry shortly.",
+                                              type="server_error", code="overloaded", headers={"retry-after": "1"}))
+            return
+        mw.active_streams += 1
         try:
-            await self.watching_disconnect(lambda: relay(self, target, extra))
+            _check_limits(self.body, mw.max_items, mw.max_depth)
+            attempt = 0
+            while True:
+                attempt += 1
+                self.account = target
+                upstream_model = target.upstream_model(self.model)
+                if upstream_model is None:
+                    raise OpenAIError(404, f"The model {self.model!r} has no MiMo mapping for account {target.name!r}.",
+                                      param="model", code="model_not_found")
+                self.upstream_model = upstream_model
+                extra = {h: self.headers[h] for h in mw.forward_headers if h in self.headers}
+                try:
+                    await self.watching_disconnect(lambda: relay(self, target, extra))
+                    _report(mw.resolver, target, None)
+                    return
+                except OpenAIError as err:
+                    if self.started or self.disconnected or not _fails_over(err):
+                        raise
+                    _report(mw.resolver, target, err)
+                    self._held.clear()  # the failed attempt's held-back events never reach the client
+                    next_target = await self._next_account(target, err, attempt)
+                    if next_target is None:
+                        raise
+                    self.failovers += 1
+                    logger.warning("mimo_asgi: account %s failed before the first byte (%s); trying %s",
+                                   target.name, err.code or err.status, next_target.name)
+                    target = next_target
         except OpenAIError as err:
             if not self.started:
                 await self.send_error(err)
@@ -168,30 +205,38 @@ class MimoRequest:
             else:
                 raise
         finally:
+            mw.active_streams -= 1
             self._log()
+
+    async def _next_account(self, failed: Account, err: OpenAIError, attempt: int) -> Account | None:
+        """Another account, after a jittered backoff, or None when attempts or accounts run out."""
+        if attempt >= self.mw.max_attempts or self.mw.resolver is None:
+            return None
+        self.tried.add(failed.name)
+        self._release()
+        await anyio.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
+        try:
+            account = await self._resolve()
+        except OpenAIError:
+            return None
+        if account is None or not account.is_mimo or account.name in self.tried:
+            self._release()
+            return None
+        return account
 
     async def watching_disconnect(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work`, cancelling it as soon as the client disconnects."""
-        error: Exception | None = None
-        async with anyio.create_task_group() as tg:
 
-            async def watch() -> None:
-                while True:
-                    message = await self.receive()
-                    if message["type"] == "http.disconnect":
+        async def watch(cancel: anyio.CancelScope) -> None:
+            while True:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    if not self.complete:  # servers also say so once the response is complete
                         self.disconnected = True
-                        tg.cancel_scope.cancel()
-                        return
+                        cancel.cancel()
+                    return
 
-            tg.start_soon(watch)
-            try:
-                await work()
-            except Exception as exc:  # raised as itself, not wrapped in an ExceptionGroup
-                error = exc
-            finally:
-                tg.cancel_scope.cancel()
-        if error is not None:
-            raise error
+        await beside(work, watch)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -207,21 +252,63 @@ class MimoRequest:
         self.ttfb = self.ttfb or time.perf_counter() - self.t0
         await self._send({"type": "http.response.start", "status": status,
                           "headers": _JSON_HEADERS + headers + [(b"content-length", str(len(payload)).encode())]})
+        self.complete = True
         await self._send({"type": "http.response.body", "body": payload})
 
-    async def start_stream(self) -> None:
-        self.status = 200
-        self.started = True
-        await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-
-    async def send_chunk(self, data: bytes) -> None:
+    async def emit(self, data: bytes, *, content: bool) -> None:
+        """Stream bytes to the client. Until the first content they are held back, so that a
+        failover can still replace this answer (see `ticker` for the bound on the wait)."""
+        if self.committed:
+            if data:
+                await self._send_body(data)
+            return
         if data:
-            if self.ttfb is None:
-                self.ttfb = time.perf_counter() - self.t0
-            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+            self._held.append(data)
+        if content or self.started:
+            await self.commit()
 
-    async def end_stream(self, data: bytes = b"") -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": False})
+    async def commit(self) -> None:
+        """Send the status line and whatever was held back; from now on there is no failover."""
+        async with self._commit_lock:
+            if not self.started:
+                self.started = True
+                self.status = 200
+                await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            while self._held:
+                held = b"".join(self._held)
+                self._held.clear()
+                await self._send_body(held)
+            self.committed = True
+            self._committed.set()
+
+    async def end_stream(self, tail: bytes = b"") -> None:
+        if not self.committed:
+            await self.emit(tail, content=True)
+            tail = b""
+        self.complete = True
+        await self._send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    async def _send_body(self, data: bytes) -> None:
+        self.last_sent = time.monotonic()
+        if self.ttfb is None:
+            self.ttfb = time.perf_counter() - self.t0
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def ticker(self, cancel: anyio.CancelScope) -> None:
+        """Beside a live stream: ends the hold-back after the first-byte timeout at the latest,
+        then sends an SSE comment whenever the stream has been silent for keepalive_seconds."""
+        with anyio.move_on_after(self.mw.upstream.timeouts.first_byte):
+            await self._committed.wait()
+        await self.commit()
+        interval = self.mw.keepalive_seconds
+        if interval <= 0:
+            return
+        while True:
+            idle = time.monotonic() - self.last_sent
+            if idle >= interval:
+                await self._send_body(KEEPALIVE)
+            else:
+                await anyio.sleep(interval - idle)
 
     # -- accounting -------------------------------------------------------------------
 
@@ -244,6 +331,22 @@ class MimoRequest:
                 self.mw.on_usage(event)
             except Exception:  # a billing hook must not break the response path
                 logger.exception("mimo_asgi: on_usage hook failed")
+
+
+async def beside(work: Callable[[], Awaitable[None]], side: Callable[[anyio.CancelScope], Awaitable[None]]) -> None:
+    """Run `work` with `side(cancel_scope)` in the background; `side` ends when `work` does.
+    An exception from `work` is raised as itself, not wrapped in an ExceptionGroup."""
+    error: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(side, tg.cancel_scope)
+        try:
+            await work()
+        except Exception as exc:
+            error = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
 
 
 class UsageEvent:
@@ -276,6 +379,33 @@ def _usage_numbers(usage: dict[str, Any] | None) -> dict[str, int]:
 
 def _safe(text: str) -> str:
     return text[:64].encode("ascii", "replace").decode() .replace(" ", "_")
+
+
+def _fails_over(err: OpenAIError) -> bool:
+    """Before the first byte: connect errors, timeouts, 429, 5xx, and an account's own 401/402/403."""
+    return err.retryable or err.status in (401, 402, 403)
+
+
+def _report(resolver: Any, account: Account, err: OpenAIError | None) -> None:
+    """Tell a resolver that keeps account health (AccountPool does) how the account did."""
+    report = getattr(resolver, "report", None)
+    if report is not None:
+        report(account, err)
+
+
+def _check_limits(body: dict[str, Any], max_items: int, max_depth: int) -> None:
+    """Bounded nesting and item counts before any translation walks the body."""
+    for key in ("input", "messages", "tools"):
+        value = body.get(key)
+        if isinstance(value, list) and len(value) > max_items:
+            raise errors.invalid_request(f"`{key}` has {len(value)} items; the limit is {max_items}.", param=key)
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise errors.invalid_request(f"The request nests deeper than {max_depth} levels.", code="too_deep")
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def _too_large(cap: int) -> OpenAIError:

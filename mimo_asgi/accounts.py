@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import math
 import threading
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
@@ -93,13 +95,15 @@ class Account:
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     """What a resolver sees: the route ("responses" or "chat"), the client's model, the parsed
-    body, the request headers (lower-cased names) and the raw ASGI scope."""
+    body, the request headers (lower-cased names), the raw ASGI scope, and on a failover the
+    names of the accounts already tried (`exclude`)."""
 
     route: str
     model: str
     body: dict[str, Any]
     headers: Mapping[str, str]
     scope: Mapping[str, Any]
+    exclude: frozenset[str] = frozenset()
 
 
 @runtime_checkable
@@ -136,34 +140,73 @@ class PoolLease:
 
 
 class AccountPool:
-    """Round robin over the accounts that serve the requested model and have free capacity.
+    """Round robin over the accounts that serve the requested model, have free capacity and
+    are not cooling down.
 
-    Returns None when no account serves the model (the request is not MiMo's), and answers 503
-    with Retry-After when every account that serves it is at its concurrency limit.
+    Returns None when no account serves the model (the request is not MiMo's). When accounts
+    serve it but none can take it now: 503 with Retry-After (busy, cooling down or disabled).
+    `report()` (called by the middleware after each attempt) keeps the health: 429 and 402
+    cool an account down until Retry-After (else a doubling backoff), 401/403 disable it until
+    the pool is rebuilt from configuration, 5xx and transport failures cool it down briefly.
     """
 
-    def __init__(self, accounts: Sequence[Account]) -> None:
+    def __init__(self, accounts: Sequence[Account], *, clock: Callable[[], float] = time.monotonic) -> None:
         names = [a.name for a in accounts]
         if len(set(names)) != len(names):
             raise ValueError("account names must be unique")
         self.accounts = tuple(accounts)
         self._in_flight = {a.name: 0 for a in self.accounts}
+        self._cool_until = {a.name: 0.0 for a in self.accounts}
+        self._strikes = {a.name: 0 for a in self.accounts}
+        self._disabled: set[str] = set()
         self._cursor = itertools.count()
         self._lock = threading.Lock()  # resolvers may be called from threads (sync hosts)
+        self._clock = clock
 
     def __call__(self, request: RouteRequest) -> PoolLease | None:
-        serving = [a for a in self.accounts if a.is_mimo and a.upstream_model(request.model)]
+        serving = [a for a in self.accounts
+                   if a.name not in request.exclude and a.is_mimo and a.upstream_model(request.model)]
         if not serving:
             return None
+        now = self._clock()
         with self._lock:
             start = next(self._cursor)
             for i in range(len(serving)):
                 account = serving[(start + i) % len(serving)]
-                if self._in_flight[account.name] < account.max_concurrency:
-                    self._in_flight[account.name] += 1
+                name = account.name
+                if (name not in self._disabled and self._cool_until[name] <= now
+                        and self._in_flight[name] < account.max_concurrency):
+                    self._in_flight[name] += 1
                     return PoolLease(self, account)
-        raise OpenAIError(503, "All MiMo accounts for this model are busy; retry shortly.",
-                          type="server_error", code="accounts_busy", headers={"retry-after": "1"})
+            usable = [a.name for a in serving if a.name not in self._disabled]
+        if not usable:
+            raise OpenAIError(503, "Every MiMo account for this model is disabled (authentication failed).",
+                              type="server_error", code="accounts_disabled")
+        wait = min((self._cool_until[n] - now for n in usable if self._cool_until[n] > now), default=0.0)
+        retry_after = str(max(1, math.ceil(wait)))
+        raise OpenAIError(503, "All MiMo accounts for this model are busy or cooling down; retry shortly.",
+                          type="server_error", code="accounts_busy", headers={"retry-after": retry_after})
+
+    def report(self, account: Account, error: OpenAIError | None) -> None:
+        """Record how a request on `account` went (None: it succeeded)."""
+        name = account.name
+        if name not in self._in_flight:
+            return
+        with self._lock:
+            if error is None:
+                self._strikes[name] = 0
+                return
+            if error.status in (401, 403):
+                self._disabled.add(name)
+                return
+            self._strikes[name] += 1
+            retry_after = error.headers.get("retry-after", "")
+            if retry_after.isdigit():
+                pause = float(retry_after)
+            else:
+                base = 10.0 if error.status in (429, 402) else 2.0
+                pause = min(300.0, base * 2 ** (self._strikes[name] - 1))
+            self._cool_until[name] = self._clock() + pause
 
     def _return(self, account: Account) -> None:
         with self._lock:
@@ -174,3 +217,10 @@ class AccountPool:
         if name is not None:
             return self._in_flight[name]
         return sum(self._in_flight.values())
+
+    def cooling_down(self, name: str) -> float:
+        """Seconds until `name` takes requests again (0 when it does now)."""
+        return max(0.0, self._cool_until[name] - self._clock())
+
+    def disabled(self, name: str) -> bool:
+        return name in self._disabled
