@@ -122,6 +122,21 @@ class Resolver(Protocol):
     def __call__(self, request: RouteRequest) -> ResolveResult | Awaitable[ResolveResult]: ...
 
 
+def affinity_key(request: RouteRequest) -> str | None:
+    """What ties requests of one conversation together: the body's `prompt_cache_key`, else a
+    `session-id` / `session_id` header (Codex sends one), else the `previous_response_id`."""
+    key = request.body.get("prompt_cache_key")
+    if isinstance(key, str) and key:
+        return "pck:" + key
+    for header in ("session-id", "session_id"):
+        if request.headers.get(header):
+            return "sid:" + request.headers[header]
+    previous = request.body.get("previous_response_id")
+    if isinstance(previous, str) and previous:
+        return "prev:" + previous
+    return None
+
+
 class PoolLease:
     __slots__ = ("account", "_pool", "_released")
 
@@ -141,7 +156,8 @@ class PoolLease:
 
 class AccountPool:
     """Round robin over the accounts that serve the requested model, have free capacity and
-    are not cooling down.
+    are not cooling down; a conversation (see `affinity_key`) stays on the account that served
+    its previous turn while that account can take it (remembered for `affinity_ttl` seconds).
 
     Returns None when no account serves the model (the request is not MiMo's). When accounts
     serve it but none can take it now: 503 with Retry-After (busy, cooling down or disabled).
@@ -150,7 +166,8 @@ class AccountPool:
     the pool is rebuilt from configuration, 5xx and transport failures cool it down briefly.
     """
 
-    def __init__(self, accounts: Sequence[Account], *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, accounts: Sequence[Account], *, clock: Callable[[], float] = time.monotonic,
+                 affinity_ttl: float = 3600.0, max_affinity: int = 100_000) -> None:
         names = [a.name for a in accounts]
         if len(set(names)) != len(names):
             raise ValueError("account names must be unique")
@@ -162,6 +179,9 @@ class AccountPool:
         self._cursor = itertools.count()
         self._lock = threading.Lock()  # resolvers may be called from threads (sync hosts)
         self._clock = clock
+        self.affinity_ttl = affinity_ttl
+        self.max_affinity = max_affinity
+        self._affinity: dict[str, tuple[str, float]] = {}
 
     def __call__(self, request: RouteRequest) -> PoolLease | None:
         serving = [a for a in self.accounts
@@ -169,14 +189,22 @@ class AccountPool:
         if not serving:
             return None
         now = self._clock()
+        key = affinity_key(request)
         with self._lock:
+            remembered = self._affinity.get(key) if key else None
+            if remembered is not None and remembered[1] <= now:
+                remembered = None
             start = next(self._cursor)
-            for i in range(len(serving)):
-                account = serving[(start + i) % len(serving)]
+            order = [serving[(start + i) % len(serving)] for i in range(len(serving))]
+            if remembered is not None:  # the account that served this conversation keeps MiMo's cache warm
+                order.sort(key=lambda a: a.name != remembered[0])
+            for account in order:
                 name = account.name
                 if (name not in self._disabled and self._cool_until[name] <= now
                         and self._in_flight[name] < account.max_concurrency):
                     self._in_flight[name] += 1
+                    if key:
+                        self._remember(key, name, now)
                     return PoolLease(self, account)
             usable = [a.name for a in serving if a.name not in self._disabled]
         if not usable:
@@ -186,6 +214,17 @@ class AccountPool:
         retry_after = str(max(1, math.ceil(wait)))
         raise OpenAIError(503, "All MiMo accounts for this model are busy or cooling down; retry shortly.",
                           type="server_error", code="accounts_busy", headers={"retry-after": retry_after})
+
+    def _remember(self, key: str, name: str, now: float) -> None:
+        self._affinity.pop(key, None)
+        self._affinity[key] = (name, now + self.affinity_ttl)
+        if len(self._affinity) > self.max_affinity:  # oldest first: dicts keep insertion order
+            del self._affinity[next(iter(self._affinity))]
+
+    def affinity(self, key: str) -> str | None:
+        """The account remembered for a conversation key, if still fresh."""
+        entry = self._affinity.get(key)
+        return entry[0] if entry and entry[1] > self._clock() else None
 
     def report(self, account: Account, error: OpenAIError | None) -> None:
         """Record how a request on `account` went (None: it succeeded)."""

@@ -173,3 +173,22 @@ def test_max_streams_answers_503(serve_gateway, fake, fake_url):
             refused = http.post(url + "/v1/chat/completions", json=CHAT)
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert wait_for(lambda: mw.active_streams == 0)
+
+
+def test_session_affinity_across_turns_then_cooldown(two, fake):
+    url, pool = two()
+    for turn in range(4):
+        fake.queue(Answer(text=f"turn {turn}"))
+        body = {**RESPONSES, "prompt_cache_key": "conv-42"} if turn % 2 else RESPONSES
+        headers = {} if turn % 2 else {"session-id": "conv-42-session"}
+        assert httpx.post(url + "/v1/responses", json=body, headers=headers).status_code == 200
+    pck_turns = [r.key_fingerprint for i, r in enumerate(fake.requests) if i % 2]
+    sid_turns = [r.key_fingerprint for i, r in enumerate(fake.requests) if not i % 2]
+    assert len(set(pck_turns)) == 1 and len(set(sid_turns)) == 1
+    remembered = pool.affinity("pck:conv-42")
+    # the remembered account answers 429: the turn moves, and the next turn stays on the new account
+    fake.queue(Answer(status=429), Answer(text="moved"), Answer(text="stays"))
+    for _ in range(2):
+        assert httpx.post(url + "/v1/responses", json={**RESPONSES, "prompt_cache_key": "conv-42"}).status_code == 200
+    assert pool.affinity("pck:conv-42") not in (None, remembered)
+    assert fake.requests[-1].key_fingerprint == fake.requests[-2].key_fingerprint != pck_turns[0]

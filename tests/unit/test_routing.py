@@ -112,3 +112,32 @@ def test_pool_serves_only_mapped_or_mimo_models():
     lease.release()
     with pytest.raises(ValueError):
         AccountPool([Account("a", "k"), Account("a", "k2")])
+
+
+def test_affinity_keeps_a_conversation_on_its_account_until_it_cannot():
+    clock = [100.0]
+    a = Account("a", "sk-a", upstream="mimo", max_concurrency=4)
+    b = Account("b", "sk-b", upstream="mimo", max_concurrency=4)
+    pool = AccountPool([a, b], clock=lambda: clock[0], affinity_ttl=60)
+
+    def lease(key=None, headers=None):
+        body = {"model": "mimo-v2.5-pro", **({"prompt_cache_key": key} if key else {})}
+        held = pool(RouteRequest("responses", "mimo-v2.5-pro", body, headers or {}, {}))
+        held.release()
+        return held
+
+    first = lease("conv-1")
+    picks = {lease("conv-1").account.name for _ in range(3)}
+    assert picks == {first.account.name}  # not round robin any more
+    spread = {lease().account.name for _ in range(4)}
+    assert spread == {"a", "b"}  # requests without a key are spread as before
+    # header-based key
+    by_header = lease(headers={"session-id": "s-9"}).account.name
+    assert lease(headers={"session-id": "s-9"}).account.name == by_header
+    # the remembered account cools down: another is picked and remembered
+    pool.report(first.account, OpenAIError(429, "slow down"))
+    other = lease("conv-1").account.name
+    assert other != first.account.name and pool.affinity("pck:conv-1") == other
+    # TTL expiry forgets it
+    clock[0] += 61
+    assert pool.affinity("pck:conv-1") is None
