@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._model_list import MODELS_PATHS, ModelList, serve_models
 from ._responder import MimoRequest
 from ._seal import ReasoningSealer
 from ._upstream import Timeouts, UpstreamClient
@@ -38,6 +39,7 @@ class MimoMiddleware:
     max_attempts: accounts tried per request when failing over before the first byte.
     max_streams: MiMo requests served at once by this middleware (then 503 + Retry-After).
     max_items / max_depth: caps on list lengths and JSON nesting of MiMo-routed bodies.
+    list_models: answer `GET /v1/models` with the MiMo-routed names, merged with the host's list.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class MimoMiddleware:
         max_streams: int = 1024,
         max_items: int = 10_000,
         max_depth: int = 64,
+        list_models: bool = True,
     ) -> None:
         if resolver is not None and accounts is not None:
             raise TypeError("pass either resolver= or accounts=, not both")
@@ -84,6 +87,9 @@ class MimoMiddleware:
         self.max_items = max_items
         self.max_depth = max_depth
         self.active_streams = 0
+        self.list_models = list_models
+        self.model_list = ModelList([*(self.pool.accounts if self.pool else ()),
+                                     *([self.env_account] if self.env_account else [])])
         self.upstream = UpstreamClient(timeouts=timeouts, transport=transport)
         self.sealer = self._sealer(seal_key, accounts)
 
@@ -107,6 +113,9 @@ class MimoMiddleware:
                 if route is not None:
                     await MimoRequest(self, route, scope, receive, send).run()
                     return
+            elif scope["method"] == "GET" and self.list_models and scope["path"] in MODELS_PATHS:
+                await serve_models(self, scope, receive, send)
+                return
         elif scope["type"] == "lifespan":
             await self.app(scope, receive, self._lifespan_send(send))
             return
