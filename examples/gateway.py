@@ -17,47 +17,52 @@ from collections.abc import Mapping
 
 import httpx
 from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import Response
 
 from mimo_asgi import Account, MimoMiddleware
 from mimo_asgi.config import accounts_from_env, load_accounts
+from mimo_asgi.metrics import PrometheusMetrics
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is ours
 logger = logging.getLogger("examples.gateway")
 DEMO_MODEL_MAP = {"gpt-5*": "mimo-v2.5-pro", "o3": "mimo-v2-pro"}
 
-host = FastAPI(title="example gateway")
 
+def host_app() -> FastAPI:
+    """The gateway's own app: stands in for its other upstreams (OpenAI accounts and so on)."""
+    host = FastAPI(title="example gateway")
 
-@host.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+    @host.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @host.post("/v1/responses")
+    async def host_responses(request: Request) -> dict[str, object]:
+        body = await request.json()
+        text = _host_text(body.get("model"))
+        return {
+            "id": "resp_host", "object": "response", "created_at": int(time.time()), "status": "completed",
+            "model": body.get("model"),
+            "output": [{"type": "message", "id": "msg_host", "role": "assistant", "status": "completed",
+                        "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+        }
+
+    @host.post("/v1/chat/completions")
+    async def host_chat(request: Request) -> dict[str, object]:
+        body = await request.json()
+        return {
+            "id": "chatcmpl-host", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": _host_text(body.get("model"))}}],
+        }
+
+    return host
 
 
 def _host_text(model: object) -> str:
     return f"answered by the host app for {model!r}, not by MiMo"
-
-
-@host.post("/v1/responses")
-async def host_responses(request: Request) -> dict[str, object]:
-    """Stands in for the gateway's own upstreams (OpenAI accounts and so on)."""
-    body = await request.json()
-    text = _host_text(body.get("model"))
-    return {
-        "id": "resp_host", "object": "response", "created_at": int(time.time()), "status": "completed",
-        "model": body.get("model"),
-        "output": [{"type": "message", "id": "msg_host", "role": "assistant", "status": "completed",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}]}],
-    }
-
-
-@host.post("/v1/chat/completions")
-async def host_chat(request: Request) -> dict[str, object]:
-    body = await request.json()
-    return {
-        "id": "chatcmpl-host", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": _host_text(body.get("model"))}}],
-    }
 
 
 def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
@@ -78,8 +83,12 @@ def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
         accounts = [Account("demo", "sk-demo", base_url="http://fake-mimo.local/v1", upstream="mimo",
                             models=DEMO_MODEL_MAP)]
         transport = httpx.ASGITransport(app=FakeMimo())
+    host = host_app()
+    metrics = PrometheusMetrics()
+    host.add_route("/metrics", lambda request: Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST))
     return MimoMiddleware(host, accounts=accounts, api_key=None, base_url=None, transport=transport,
-                          seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None)
+                          seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None, metrics=metrics,
+                          keepalive_seconds=float(env.get("MIMO_KEEPALIVE_SECONDS", "15")))
 
 
 app = build()

@@ -40,6 +40,7 @@ class MimoMiddleware:
     max_streams: MiMo requests served at once by this middleware (then 503 + Retry-After).
     max_items / max_depth: caps on list lengths and JSON nesting of MiMo-routed bodies.
     list_models: answer `GET /v1/models` with the MiMo-routed names, merged with the host's list.
+    metrics: a `mimo_asgi.metrics.PrometheusMetrics` (the `metrics` extra) to record into.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class MimoMiddleware:
         max_items: int = 10_000,
         max_depth: int = 64,
         list_models: bool = True,
+        metrics: Any = None,
     ) -> None:
         if resolver is not None and accounts is not None:
             raise TypeError("pass either resolver= or accounts=, not both")
@@ -90,6 +92,11 @@ class MimoMiddleware:
         self.list_models = list_models
         self.model_list = ModelList([*(self.pool.accounts if self.pool else ()),
                                      *([self.env_account] if self.env_account else [])])
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.models.update(target.lower() for a in self.model_list.accounts for target in a.models.values())
+            if self.pool is not None:
+                metrics.track_pool(self.pool)
         self.upstream = UpstreamClient(timeouts=timeouts, transport=transport)
         self.sealer = self._sealer(seal_key, accounts)
 

@@ -7,6 +7,9 @@ _THINKING_OFF_BY_DEFAULT = frozenset({"mimo-v2-flash"})
 # With thinking on, MiMo forces temperature 1.0 / top_p 0.95 for these.
 _FIXED_SAMPLING_WHEN_THINKING = frozenset({"mimo-v2.5-pro", "mimo-v2.5", "mimo-v2-pro", "mimo-v2-omni"})
 DEFAULT_MODEL = "mimo-v2.5-pro"
+# Chat models MiMo has served (protocols.md A2); used to keep metric labels bounded.
+KNOWN_MODELS = frozenset({"mimo-v2-flash", "mimo-v2-pro", "mimo-v2-omni", "mimo-v2.5-pro", "mimo-v2.5",
+                          "mimo-v2.5-pro-ultraspeed", "mimo-v2.6-pro", "mimo-v2.6-flash"})
 
 
 def is_mimo_model(name: object) -> bool:

@@ -164,6 +164,8 @@ class MimoRequest:
                                               type="server_error", code="overloaded", headers={"retry-after": "1"}))
             return
         mw.active_streams += 1
+        if mw.metrics is not None:
+            mw.metrics.in_flight.inc()
         try:
             _check_limits(self.body, mw.max_items, mw.max_depth)
             attempt = 0
@@ -184,11 +186,15 @@ class MimoRequest:
                     if self.started or self.disconnected or not _fails_over(err):
                         raise
                     _report(mw.resolver, target, err)
+                    if mw.metrics is not None:
+                        mw.metrics.cooldown(target.name, err)
                     self._held.clear()  # the failed attempt's held-back events never reach the client
                     next_target = await self._next_account(target, err, attempt)
                     if next_target is None:
                         raise
                     self.failovers += 1
+                    if mw.metrics is not None:
+                        mw.metrics.failover(err)
                     logger.warning("mimo_asgi: account %s failed before the first byte (%s); trying %s",
                                    target.name, err.code or err.status, next_target.name)
                     target = next_target
@@ -206,6 +212,8 @@ class MimoRequest:
                 raise
         finally:
             mw.active_streams -= 1
+            if mw.metrics is not None:
+                mw.metrics.in_flight.dec()
             self._log()
 
     async def _next_account(self, failed: Account, err: OpenAIError, attempt: int) -> Account | None:
@@ -324,9 +332,13 @@ class MimoRequest:
                 self.status, outcome, f"{self.ttfb * 1000:.1f}" if self.ttfb is not None else "-", duration * 1000,
                 usage["input_tokens"], usage["cached_tokens"], usage["output_tokens"], usage["reasoning_tokens"],
             )
+        if self.mw.on_usage is None and self.mw.metrics is None:
+            return
+        event = UsageEvent(self.route, self.account.name if self.account else "", self.model,
+                           self.upstream_model, outcome, self.status, duration, usage)
+        if self.mw.metrics is not None:
+            self.mw.metrics.observe(event, self.ttfb)
         if self.mw.on_usage is not None:
-            event = UsageEvent(self.route, self.account.name if self.account else "", self.model,
-                               self.upstream_model, outcome, self.status, duration, usage)
             try:
                 self.mw.on_usage(event)
             except Exception:  # a billing hook must not break the response path
