@@ -13,9 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._model_list import MODELS_PATHS, ModelList, serve_models
 from ._responder import MimoRequest
+from ._stored_routes import serve_stored, stored_target
 from ._seal import ReasoningSealer
 from ._upstream import Timeouts, UpstreamClient
 from .accounts import Account, AccountPool, Resolver
+from .store import ResponseStore, open_store
 
 logger = logging.getLogger("mimo_asgi")
 
@@ -41,6 +43,9 @@ class MimoMiddleware:
     max_items / max_depth: caps on list lengths and JSON nesting of MiMo-routed bodies.
     list_models: answer `GET /v1/models` with the MiMo-routed names, merged with the host's list.
     metrics: a `mimo_asgi.metrics.PrometheusMetrics` (the `metrics` extra) to record into.
+    store: where Responses are kept for `previous_response_id` and retrieval: "memory" (one
+      process), a redis:// URL (several workers; the `redis` extra), a `ResponseStore`, or None.
+    store_ttl: seconds a stored response lives (renewed when a conversation continues).
     """
 
     def __init__(
@@ -67,6 +72,8 @@ class MimoMiddleware:
         max_depth: int = 64,
         list_models: bool = True,
         metrics: Any = None,
+        store: ResponseStore | str | None = "memory",
+        store_ttl: float = 86_400.0,
     ) -> None:
         if resolver is not None and accounts is not None:
             raise TypeError("pass either resolver= or accounts=, not both")
@@ -78,9 +85,14 @@ class MimoMiddleware:
         if base_url is _FROM_ENV:
             base_url = os.environ.get("MIMO_BASE_URL", "").strip() or None
         self.env_account = Account("env", api_key, base_url=base_url, upstream="mimo") if api_key else None
+        responses_paths = tuple(responses_paths)
         self.routes = {p: "responses" for p in responses_paths} | {p: "chat" for p in chat_paths}
+        self.store: ResponseStore | None = open_store(store) if isinstance(store, str) else store
+        self.store_ttl = store_ttl
+        self.stored_prefixes = tuple(p.rstrip("/") + "/" for p in responses_paths) if self.store is not None else ()
         self.max_body_size = max_body_size
-        self.forward_headers = tuple(h.lower() for h in forward_headers if h.lower() not in ("authorization", "api-key", "host"))
+        never = ("authorization", "api-key", "host", "content-encoding", "content-length")
+        self.forward_headers = tuple(h.lower() for h in forward_headers if h.lower() not in never)
         self.drop_unsupported_tools = drop_unsupported_tools
         self.on_usage = on_usage
         self.keepalive_seconds = keepalive_seconds
@@ -123,6 +135,11 @@ class MimoMiddleware:
             elif scope["method"] == "GET" and self.list_models and scope["path"] in MODELS_PATHS:
                 await serve_models(self, scope, receive, send)
                 return
+            if self.stored_prefixes and scope["method"] in ("GET", "DELETE"):
+                target = stored_target(self, scope)
+                if target is not None:
+                    await serve_stored(self, scope, receive, send, target)
+                    return
         elif scope["type"] == "lifespan":
             await self.app(scope, receive, self._lifespan_send(send))
             return
@@ -131,11 +148,13 @@ class MimoMiddleware:
     def _lifespan_send(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                await self.upstream.aclose()
+                await self.aclose()
             await send(message)
 
         return lifespan_send
 
     async def aclose(self) -> None:
-        """Close the upstream connection pool (done on lifespan shutdown)."""
+        """Close the upstream connection pool and the store (done on lifespan shutdown)."""
         await self.upstream.aclose()
+        if self.store is not None:
+            await self.store.aclose()

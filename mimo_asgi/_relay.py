@@ -14,6 +14,7 @@ from ._responder import beside
 from ._sse import SSEDecoder, SSEError, encode_event
 from ._upstream import read_capped
 from .accounts import Account
+from .store import StoredResponse, StoreUnavailable, should_store
 from .translate import errors
 from .translate.chat import chat_request_from_chat
 from .translate.chat_stream import ChatStream, chat_completion_for_client
@@ -138,8 +139,11 @@ async def _drive(req: MimoRequest, response: httpx.Response, machine: _Machine, 
 
 async def relay_responses(req: MimoRequest, account: Account, extra_headers: dict[str, str]) -> None:
     mw = req.mw
+    body = req.body
+    if req.resumed is not None:  # the conversation so far comes from the store
+        body = {**body, "input": req.resumed.input, "previous_response_id": None}
     translation = chat_request_from_responses(
-        req.body, upstream_model=req.upstream_model, sealer=mw.sealer,
+        body, upstream_model=req.upstream_model, sealer=mw.sealer,
         native_web_search=account.allows_native_web_search, drop_unsupported_tools=mw.drop_unsupported_tools,
     )
     for warning in translation.warnings:
@@ -158,6 +162,8 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
         req.usage = stream.usage
     final = stream.response
     req.outcome = final.get("status", "")
+    if req.resumed is not None and should_store(req.body):
+        await _store(req, account, final)  # before the terminal: the client's next turn may follow at once
     if live:
         await req.end_stream(tail)
     elif final.get("status") == "failed":
@@ -166,6 +172,30 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
                                          code=error.get("code")))
     else:
         await req.send_json(200, final)
+
+
+async def _store(req: MimoRequest, account: Account, final: dict[str, Any]) -> None:
+    """Keep the response for `previous_response_id` and retrieval, with every reasoning item
+    sealed (whatever the client's `include`) so a continued conversation restores it."""
+    mw = req.mw
+    assert mw.store is not None and req.resumed is not None
+    output = [_sealed(item, mw.sealer) for item in final.get("output", ())]
+    record = StoredResponse.from_response({**final, "output": output}, req.resumed.own_items, account=account.name)
+    try:
+        await mw.store.put(record, mw.store_ttl)
+    except StoreUnavailable:
+        logger.warning("mimo_asgi: the response store is unavailable; %s was not stored", final.get("id"))
+        return
+    remember = getattr(mw.resolver, "remember", None)
+    if remember is not None:  # the next turn of this chain prefers the same account
+        remember("prev:" + record.id, account.name)
+
+
+def _sealed(item: dict[str, Any], sealer: Any) -> dict[str, Any]:
+    if item.get("type") != "reasoning" or item.get("encrypted_content"):
+        return item
+    text = "".join(part.get("text", "") for part in item.get("summary", ()) if isinstance(part, dict))
+    return {**item, "encrypted_content": sealer.seal(text)} if text else item
 
 
 async def relay_chat(req: MimoRequest, account: Account, extra_headers: dict[str, str]) -> None:

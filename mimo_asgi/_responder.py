@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.types import Message, Receive, Scope, Send
 
-from . import _json, _models
+from . import _decode, _json, _models
 from ._sse import KEEPALIVE
 from .accounts import Account, RouteRequest
+from .store import Resumed, resume, should_store
 from .translate import errors
 from .translate.errors import OpenAIError
 
@@ -49,6 +50,7 @@ class MimoRequest:
         self.lease: Any = None
         self.tried: set[str] = set()
         self.failovers = 0
+        self.resumed: Resumed | None = None  # the conversation rebuilt from the store
         self.upstream_model = ""
         self.started = False  # response headers sent (or being sent)
         self.committed = False  # held-back stream bytes flushed; no failover from here
@@ -75,6 +77,8 @@ class MimoRequest:
         if raw is None:  # the client left before the body was complete
             return
         try:
+            raw = _decode.decode_body(raw, _decode.content_encoding(self.scope.get("headers", ())),
+                                      max_size=self.mw.max_body_size)
             self.body, self.model = _parse(raw)
         except OpenAIError as err:
             await self.send_error(err)
@@ -168,6 +172,9 @@ class MimoRequest:
             mw.metrics.in_flight.inc()
         try:
             _check_limits(self.body, mw.max_items, mw.max_depth)
+            if self.route == "responses" and mw.store is not None and (
+                    self.body.get("previous_response_id") or should_store(self.body)):
+                self.resumed = await resume(mw.store, self.body, refresh_ttl=mw.store_ttl)
             attempt = 0
             while True:
                 attempt += 1

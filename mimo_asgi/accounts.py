@@ -221,6 +221,12 @@ class AccountPool:
         if len(self._affinity) > self.max_affinity:  # oldest first: dicts keep insertion order
             del self._affinity[next(iter(self._affinity))]
 
+    def remember(self, key: str, name: str) -> None:
+        """Tie a conversation key to an account (e.g. `prev:<response id>` after a stored turn)."""
+        if name in self._in_flight:
+            with self._lock:
+                self._remember(key, name, self._clock())
+
     def affinity(self, key: str) -> str | None:
         """The account remembered for a conversation key, if still fresh."""
         entry = self._affinity.get(key)

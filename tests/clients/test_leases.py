@@ -72,10 +72,11 @@ def test_upstream_error(pooled, fake):
 
 def test_translation_error(pooled, fake):
     url, pool = pooled()
-    assert httpx.post(url + "/v1/responses", json={"model": "gpt-5.5", "input": "x", "previous_response_id": "resp_1"}).status_code == 400
+    assert httpx.post(url + "/v1/responses", json={"model": "gpt-5.5", "input": "x", "background": True}).status_code == 400
+    assert httpx.post(url + "/v1/responses", json={"model": "gpt-5.5", "input": "x", "previous_response_id": "resp_1"}).status_code == 404
     assert httpx.post(url + "/v1/chat/completions", json={"model": "gpt-5.5", "messages": 3}).status_code == 400
     settled(pool)
-    assert pool.leased == 2 and fake.requests == []
+    assert pool.leased == 3 and fake.requests == []
 
 
 def test_pass_through_decision(pooled, fake):

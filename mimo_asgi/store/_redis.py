@@ -1,0 +1,96 @@
+"""A response store in Redis, shared by every worker that points at it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from ._record import DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
+from ._redis_client import DEFAULT_TIMEOUT, close_client, redis_client, unavailable_on_error
+
+log = logging.getLogger("mimo_asgi.store")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+class RedisStore:
+    """Records as JSON strings under `<prefix>resp:<id>`, written with `SET ... PX ttl`.
+
+    Guarantees: a record over `max_bytes_per_record` is not stored (warning logged, `put`
+    returns False); every Redis failure (refused, timed out after `timeout` seconds, server
+    error) raises `StoreUnavailable`; a value that does not decode as a record reads as
+    missing. Pass a URL (the store owns and closes its client) or a `redis.asyncio.Redis`
+    (shared, e.g. with `RedisLeases`; the caller closes it).
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | Any,
+        *,
+        prefix: str = "mimo_asgi:",
+        default_ttl: float = DEFAULT_TTL,
+        max_bytes_per_record: int = DEFAULT_MAX_RECORD_BYTES,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if default_ttl <= 0 or max_bytes_per_record < 1:
+            raise ValueError("default_ttl and max_bytes_per_record must be positive")
+        self._owned = isinstance(url_or_client, str)
+        self.client = redis_client(url_or_client, timeout=timeout) if self._owned else url_or_client
+        self.prefix = prefix
+        self.default_ttl = default_ttl
+        self.max_bytes_per_record = max_bytes_per_record
+
+    def _key(self, response_id: str) -> str:
+        return f"{self.prefix}resp:{response_id}"
+
+    async def put(self, record: StoredResponse, ttl: float | None = None) -> bool:
+        try:
+            data = record.encode()
+        except (TypeError, ValueError):
+            log.warning("response %s not stored: it holds values JSON cannot encode", record.id)
+            return False
+        if len(data) > self.max_bytes_per_record:
+            log.warning("response %s not stored: %d bytes is over the %d-byte limit",
+                        record.id, len(data), self.max_bytes_per_record)
+            return False
+        with unavailable_on_error():
+            await self.client.set(self._key(record.id), data,
+                                  px=_ms(ttl if ttl is not None else self.default_ttl))
+        return True
+
+    async def get(self, response_id: str) -> StoredResponse | None:
+        with unavailable_on_error():
+            data = await self.client.get(self._key(response_id))
+        if data is None:
+            return None
+        try:
+            return StoredResponse.decode(data)
+        except ValueError:
+            log.warning("stored response %s is unreadable; treating it as missing", response_id)
+            return None
+
+    async def delete(self, response_id: str) -> bool:
+        with unavailable_on_error():
+            return bool(await self.client.delete(self._key(response_id)))
+
+    async def touch(self, response_ids: Iterable[str], ttl: float | None = None) -> None:
+        """Give live records a fresh TTL, in one round trip (missing ones stay missing)."""
+        keys = [self._key(i) for i in response_ids]
+        if not keys:
+            return
+        ms = _ms(ttl if ttl is not None else self.default_ttl)
+        with unavailable_on_error():
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.pexpire(key, ms)
+                await pipe.execute()
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await close_client(self.client)
+
+    def __repr__(self) -> str:
+        return f"RedisStore(prefix={self.prefix!r})"
