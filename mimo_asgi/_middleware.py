@@ -17,6 +17,7 @@ from ._stored_routes import serve_stored, stored_target
 from ._seal import ReasoningSealer
 from ._upstream import Timeouts, UpstreamClient
 from .accounts import Account, AccountPool, Resolver
+from .search import WebSearch, provider_from_env
 from .store import ResponseStore, open_store
 
 logger = logging.getLogger("mimo_asgi")
@@ -46,6 +47,8 @@ class MimoMiddleware:
     store: where Responses are kept for `previous_response_id` and retrieval: "memory" (one
       process), a redis:// URL (several workers; the `redis` extra), a `ResponseStore`, or None.
     store_ttl: seconds a stored response lives (renewed when a conversation continues).
+    web_search: a `mimo_asgi.search.WebSearch` run for accounts without MiMo's web search plugin
+      (Token Plan); default: one built from SEARXNG_URL / TAVILY_API_KEY / BRAVE_API_KEY, if set.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class MimoMiddleware:
         metrics: Any = None,
         store: ResponseStore | str | None = "memory",
         store_ttl: float = 86_400.0,
+        web_search: Any = _FROM_ENV,
     ) -> None:
         if resolver is not None and accounts is not None:
             raise TypeError("pass either resolver= or accounts=, not both")
@@ -111,6 +115,10 @@ class MimoMiddleware:
                 metrics.track_pool(self.pool)
         self.upstream = UpstreamClient(timeouts=timeouts, transport=transport)
         self.sealer = self._sealer(seal_key, accounts)
+        if web_search is _FROM_ENV:
+            provider = provider_from_env(os.environ)
+            web_search = WebSearch(provider) if provider is not None else None
+        self.web_search: WebSearch | None = web_search or None
 
     def _sealer(self, seal_key: Any, accounts: Sequence[Account] | None) -> ReasoningSealer:
         if seal_key is None:
@@ -158,3 +166,5 @@ class MimoMiddleware:
         await self.upstream.aclose()
         if self.store is not None:
             await self.store.aclose()
+        if self.web_search is not None:
+            await self.web_search.aclose()

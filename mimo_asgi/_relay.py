@@ -14,6 +14,7 @@ from ._responder import beside
 from ._sse import SSEDecoder, SSEError, encode_event
 from ._upstream import read_capped
 from .accounts import Account
+from .search import SearchOutcome
 from .store import StoredResponse, StoreUnavailable, should_store
 from .translate import errors
 from .translate.chat import chat_request_from_chat
@@ -148,6 +149,7 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
     )
     for warning in translation.warnings:
         logger.warning("mimo_asgi: %s", warning)
+    searched = await _search(req, translation)
     stream = ResponsesStream(
         req.body, response_id="resp_" + secrets.token_hex(24), model=req.model, tool_map=translation.tool_map,
         sealer=mw.sealer, include_encrypted=translation.include_encrypted, created_at=int(time.time()),
@@ -172,6 +174,14 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
                                          code=error.get("code")))
     else:
         await req.send_json(200, final)
+
+
+async def _search(req: MimoRequest, translation: Any) -> SearchOutcome | None:
+    """Auto web search for an account without MiMo's plugin: results go into the system message
+    of `translation.body` (never a crash: a failed search becomes a note there)."""
+    if translation.web_search is None or req.mw.web_search is None:
+        return None
+    return await req.mw.web_search.augment(translation.body, translation.web_search)
 
 
 async def _store(req: MimoRequest, account: Account, final: dict[str, Any]) -> None:
@@ -204,6 +214,7 @@ async def relay_chat(req: MimoRequest, account: Account, extra_headers: dict[str
                                          native_web_search=account.allows_native_web_search)
     for warning in translation.warnings:
         logger.warning("mimo_asgi: %s", warning)
+    await _search(req, translation)
     live = translation.body.get("stream") is True
     async with mw.upstream.post(account, translation.body, extra_headers) as response:
         if not live:
