@@ -153,6 +153,7 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
     stream = ResponsesStream(
         req.body, response_id="resp_" + secrets.token_hex(24), model=req.model, tool_map=translation.tool_map,
         sealer=mw.sealer, include_encrypted=translation.include_encrypted, created_at=int(time.time()),
+        secrets=(account.key,),
     )
     live = req.body.get("stream") is True
     machine = _EncodedEvents(stream, encode=live)
@@ -227,9 +228,9 @@ async def relay_chat(req: MimoRequest, account: Account, extra_headers: dict[str
             if not isinstance(completion, dict) or "error" in completion:
                 raise errors.from_stream_error(completion, secrets=(account.key,))
             req.usage = completion.get("usage")
-            await req.send_json(200, chat_completion_for_client(completion, model=req.model))
+            await req.send_json(200, chat_completion_for_client(completion, model=req.model, secrets=(account.key,)))
             return
-        machine = ChatStream(model=req.model, include_usage=translation.include_usage)
+        machine = ChatStream(model=req.model, include_usage=translation.include_usage, secrets=(account.key,))
         try:
             tail = await _drive(req, response, machine, account, live=True)
         finally:

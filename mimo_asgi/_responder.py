@@ -335,7 +335,7 @@ class MimoRequest:
             logger.info(
                 "mimo_asgi route=%s account=%s model=%s upstream_model=%s status=%s outcome=%s ttfb_ms=%s "
                 "duration_ms=%.1f input_tokens=%d cached_tokens=%d output_tokens=%d reasoning_tokens=%d",
-                self.route, self.account.name if self.account else "-", _safe(self.model), self.upstream_model,
+                self.route, self.account.name if self.account else "-", _safe(self.model), _safe(self.upstream_model),
                 self.status, outcome, f"{self.ttfb * 1000:.1f}" if self.ttfb is not None else "-", duration * 1000,
                 usage["input_tokens"], usage["cached_tokens"], usage["output_tokens"], usage["reasoning_tokens"],
             )
@@ -397,7 +397,8 @@ def _usage_numbers(usage: dict[str, Any] | None) -> dict[str, int]:
 
 
 def _safe(text: str) -> str:
-    return text[:64].encode("ascii", "replace").decode() .replace(" ", "_")
+    """Client-chosen text made fit for one log line: no control characters, spaces or non-ASCII."""
+    return "".join(c if c.isprintable() and c != " " else "_" for c in text[:64]).encode("ascii", "replace").decode()
 
 
 def _fails_over(err: OpenAIError) -> bool:

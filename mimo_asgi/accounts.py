@@ -55,8 +55,12 @@ class Account:
     native_web_search: bool | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.api_key, Secret):
-            object.__setattr__(self, "api_key", Secret(str(self.api_key)))
+        key = self.api_key.get() if isinstance(self.api_key, Secret) else str(self.api_key)
+        key = key.strip()
+        if not key or any(not c.isprintable() or c.isspace() for c in key):
+            # never name the key: it would end up in a traceback or a log line
+            raise ValueError(f"account {self.name!r}: the API key is empty or holds whitespace or control characters")
+        object.__setattr__(self, "api_key", Secret(key))
         if self.max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         object.__setattr__(self, "_rules", _routing.compile_model_map(self.models))
@@ -100,9 +104,9 @@ class RouteRequest:
 
     route: str
     model: str
-    body: dict[str, Any]
-    headers: Mapping[str, str]
-    scope: Mapping[str, Any]
+    body: dict[str, Any] = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)  # the client's own credentials are in here
+    scope: Mapping[str, Any] = field(repr=False)
     exclude: frozenset[str] = frozenset()
 
 

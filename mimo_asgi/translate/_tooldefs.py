@@ -257,7 +257,7 @@ def _entries(tool: Any, param: str, drop_unsupported: bool, warnings: list[str])
         pass
     kind = str(tool.get("type", "function"))[:64] if isinstance(tool, dict) else "?"
     if drop_unsupported:
-        warnings.append(f"dropped tool {param} of type '{kind}': MiMo cannot run it")
+        warnings.append(f"dropped tool {param} of type {kind!r}: MiMo cannot run it")  # repr: one log line
         return []
     raise invalid_request(f"Tool type '{kind}' is not supported for MiMo-routed requests.",
                           param=param, code="unsupported_tool")

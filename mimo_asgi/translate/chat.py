@@ -15,6 +15,7 @@ from .._models import fixes_sampling_when_thinking, supports_images, thinking_by
 from .errors import invalid_request
 
 PLACEHOLDER_REASONING = "(this turn ran without thinking mode)"
+MAX_COMPLETION_TOKENS = 131072  # MiMo refuses larger values with a 400; no model writes more anyway
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "minimal": "low", "xhigh": "high", "max": "high"}
 # Copied as given (nulls dropped); everything else is either rewritten below or not sent.
 _PASSTHROUGH = ("stop", "frequency_penalty", "presence_penalty", "temperature", "top_p")
@@ -69,7 +70,9 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
         out["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
     dropped = sorted(k for k in body if k not in _HANDLED and k not in _QUIET)
     if dropped:
-        warnings.append(f"ignored fields MiMo does not support: {', '.join(dropped)}")
+        # repr and a cap: client-chosen names must not start a new log line or flood it
+        names = (k[:64] if k[:64].isprintable() else repr(k[:64]) for k in dropped[:20])
+        warnings.append(f"ignored fields MiMo does not support: {', '.join(names)}")
     return ChatTranslation(out, include_usage, web_search, warnings)
 
 
@@ -116,7 +119,7 @@ def _max_tokens(body: dict, out: dict) -> None:
     if value is None:
         value, param = body.get("max_tokens"), "max_tokens"
     if value is not None:
-        out["max_completion_tokens"] = _positive_int(value, param)
+        out["max_completion_tokens"] = min(_positive_int(value, param), MAX_COMPLETION_TOKENS)
 
 
 def _n(value: Any) -> None:

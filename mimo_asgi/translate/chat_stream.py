@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .._sse import DONE, encode_data
@@ -14,10 +15,11 @@ class ChatStream:
     returns b"".
     """
 
-    __slots__ = ("_model", "_include_usage", "usage", "finish_reason", "done", "emitted_content")
+    __slots__ = ("_model", "_include_usage", "_secrets", "usage", "finish_reason", "done", "emitted_content")
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = ()) -> None:
         self._model = model
+        self._secrets = tuple(secrets)  # redacted from in-band error messages
         self._include_usage = include_usage
         self.usage: dict | None = None
         self.finish_reason: str | None = None
@@ -31,7 +33,7 @@ class ChatStream:
             return self.fail(OpenAIError(502, "MiMo sent a stream chunk that is not a JSON object.",
                                          type="upstream_error", code="upstream_error"))
         if chunk.get("error"):
-            return self.fail(from_stream_error(chunk))
+            return self.fail(from_stream_error(chunk, secrets=self._secrets))
         chunk["model"] = self._model
         usage = chunk.get("usage")
         if usage:
@@ -71,7 +73,7 @@ class ChatStream:
         return encode_data(error.body()) + DONE
 
 
-def chat_completion_for_client(completion: dict, *, model: str) -> dict:
+def chat_completion_for_client(completion: dict, *, model: str, secrets: Iterable[str] = ()) -> dict:
     """A non-stream MiMo body for the client: its model name, never a null `content` without tool calls.
 
     Raises OpenAIError for an in-band error or a body that is not a chat completion.
@@ -80,7 +82,7 @@ def chat_completion_for_client(completion: dict, *, model: str) -> dict:
         raise OpenAIError(502, "MiMo returned a body that is not a JSON object.", type="upstream_error",
                           code="upstream_error")
     if completion.get("error"):
-        raise from_stream_error(completion)
+        raise from_stream_error(completion, secrets=secrets)
     choices = completion.get("choices")
     if not isinstance(choices, list):
         raise OpenAIError(502, "MiMo returned a chat completion without choices.", type="upstream_error",

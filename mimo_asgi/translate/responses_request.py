@@ -6,7 +6,7 @@ The output always streams (`stream: true` + usage) and carries only fields MiMo 
 Field mapping:
 - `instructions` (string or array form), `system` and `developer` messages -> `system`
   messages, in order; `input` items -> messages (see `_items`).
-- `max_output_tokens` -> `max_completion_tokens`; `temperature` / `top_p` passed, except
+- `max_output_tokens` -> `max_completion_tokens` (capped at MiMo's 131072); `temperature` / `top_p` passed, except
   with thinking on for models where MiMo forces them; `frequency_penalty`,
   `presence_penalty`, `stop` passed.
 - `reasoning.effort`: none -> `thinking: disabled`; minimal -> low; low/medium/high kept;
@@ -38,6 +38,7 @@ from .. import _json
 from .._models import fixes_sampling_when_thinking, thinking_by_default
 from .._seal import ReasoningSealer
 from ._content import Ctx, chat_parts, parts_text, safe_dumps
+from .chat import MAX_COMPLETION_TOKENS
 from ._items import input_messages
 from ._tooldefs import Entry, ToolNames, declare_tools
 from ._tools import ToolSpec
@@ -238,7 +239,7 @@ def _sampling(body: dict[str, Any], out: dict[str, Any], thinking: bool, model: 
     if tokens is not None:
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
             raise invalid_request("'max_output_tokens' must be a positive integer.", param="max_output_tokens")
-        out["max_completion_tokens"] = tokens
+        out["max_completion_tokens"] = min(tokens, MAX_COMPLETION_TOKENS)
     stop = body.get("stop")
     if stop is not None:
         if not (isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))):
@@ -254,7 +255,7 @@ def chat_request_from_responses(
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     _reject_stateful(body)
-    warnings = [f"ignored unknown field '{str(k)[:64]}'" for k in body if k not in _ACCEPTED]
+    warnings = [f"ignored unknown field {str(k)[:64]!r}" for k in body if k not in _ACCEPTED]  # repr: one log line
     include = body.get("include")
     if include is not None and not isinstance(include, list):
         raise invalid_request("'include' must be an array.", param="include")

@@ -15,7 +15,7 @@ emitted one after another when the run of calls ends.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._seal import ReasoningSealer
@@ -42,8 +42,10 @@ class ResponsesStream:
         sealer: ReasoningSealer | None,
         include_encrypted: bool,
         created_at: int,
+        secrets: Iterable[str] = (),
     ) -> None:
         self._id = response_id
+        self._secrets = tuple(secrets)  # redacted from in-band error messages
         self._model = model
         self._tool_map = tool_map
         self._sealer = sealer if include_encrypted else None
@@ -98,7 +100,7 @@ class ResponsesStream:
             return []
         out = self.start() if self._response is None else []
         if chunk.get("error") is not None:
-            return out + self.fail(from_stream_error(chunk))
+            return out + self.fail(from_stream_error(chunk, secrets=self._secrets))
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._usage = usage

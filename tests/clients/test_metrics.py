@@ -2,7 +2,7 @@
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from support import TEST_KEY
+from support import TEST_KEY, wait_for
 
 from mimo_asgi import Account, AccountPool
 from mimo_asgi.metrics import PrometheusMetrics
@@ -37,6 +37,8 @@ def test_counters_after_a_few_requests(serve_gateway, fake, fake_url):
     assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 200  # a
     assert httpx.post(url + "/v1/chat/completions", json={**body, "stream": True}).status_code == 200  # b 429 -> a
     assert httpx.post(url + "/v1/responses", json={"model": "gpt-5.5-made-up-name", "input": "x"}).status_code == 200
+    # a request is recorded just after its last byte went out
+    assert wait_for(lambda: sum(v for (n, _), v in samples(metrics).items() if n == "mimo_asgi_requests_total") == 3)
     s = samples(metrics)
     assert value(s, "mimo_asgi_requests_total", route="chat", account="a", model="mimo-v2.5-pro", outcome="completed") == 1
     assert value(s, "mimo_asgi_requests_total", route="chat", account="a", model="mimo-v2.5-pro", outcome="stop") == 1
@@ -60,6 +62,7 @@ def test_env_route_model_names_are_bounded(serve_gateway, fake, fake_url):
     url, _ = serve_gateway(api_key=TEST_KEY, base_url=fake_url, seal_key="k", metrics=metrics)
     for name in ("mimo-invented-1", "mimo-invented-2"):
         httpx.post(url + "/v1/chat/completions", json={"model": name, "messages": [{"role": "user", "content": "x"}]})
+    assert wait_for(lambda: sum(v for (n, _), v in samples(metrics).items() if n == "mimo_asgi_requests_total") == 2)
     s = samples(metrics)
     assert not any("invented" in str(labels) for _, labels in s)
     assert value(s, "mimo_asgi_requests_total", route="chat", account="env", model="other",

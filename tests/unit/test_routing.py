@@ -141,3 +141,10 @@ def test_affinity_keeps_a_conversation_on_its_account_until_it_cannot():
     # TTL expiry forgets it
     clock[0] += 61
     assert pool.affinity("pck:conv-1") is None
+
+
+def test_keys_are_stripped_and_inner_whitespace_refused_without_naming_the_key():
+    assert Account("a", "  sk-pasted-with-newline\n").key == "sk-pasted-with-newline"
+    with pytest.raises(ValueError) as info:
+        Account("a", "sk-abc \x00secretpart")
+    assert "secretpart" not in str(info.value)
