@@ -129,11 +129,15 @@ class ResponsesStream:
         return out + self._flush()
 
     def fail(self, error: OpenAIError) -> list[dict[str, Any]]:
-        """Close open items as incomplete and emit `response.failed` carrying the error."""
+        """Emit `response.failed` carrying the error. Items still open (and calls still buffered)
+        stay unfinished and out of the output: Codex keeps every done item in its history and
+        runs every done tool call, so a cut answer must never look finished."""
         if self.done:
             return []
         out = self.start() if self._response is None else []
-        self._close_all("incomplete")
+        self._reasoning = self._message = self._live = None
+        self._calls, self._call_order = {}, []
+        self._output = [item for item in self._output if item.get("status") != "in_progress"]
         self._terminate("response.failed", "failed", error=error.response_error())
         return out + self._flush()
 

@@ -147,9 +147,6 @@ def test_upstream_failure_ends_codex_with_an_error_and_no_hang(codex, fake, answ
     assert request.status == upstream_status and request.body["model"] == UPSTREAM_MODEL
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ResponsesStream.fail closes the open message as output_item.done (status incomplete); Codex ignores the "
-    "status, shows the cut text as an answer and replays it in its retry; remove this marker with the fix"))
 def test_cut_stream_is_retried_without_showing_or_replaying_the_cut_text(codex, fake):
     cut = Answer(reasoning="", text="This answer is cut off in the middle " * 4, cut_after=4)
     fake.queue(cut, Answer(reasoning="", text="The whole answer."))

@@ -243,12 +243,14 @@ def test_content_filter_is_incomplete_with_content_filter() -> None:
     assert response["incomplete_details"] == {"reason": "content_filter"}
 
 
-def test_in_band_error_after_text_fails_with_the_items_closed() -> None:
+def test_in_band_error_after_text_fails_leaving_the_cut_message_out() -> None:
     events, response = run("error_after_text")
     assert events[-1]["type"] == "response.failed"
     assert response["error"]["code"] == "upstream_error" and "Internal Server Error" in response["error"]["message"]
-    assert response["output"][0]["status"] == "incomplete"
-    assert response["output"][0]["content"][0]["text"] == "Partial answer"
+    # the cut message was streamed but never finished: Codex must neither show it as an answer nor replay it
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "Partial answer"
+    assert not [e for e in events if e["type"] == "response.output_item.done" and e["item"]["type"] == "message"]
+    assert [i["type"] for i in response["output"]] == [i["type"] for i in response["output"] if i["status"] == "completed"]
 
 
 def test_in_band_rate_limit_keeps_codex_retry_code() -> None:
@@ -263,7 +265,7 @@ def test_truncated_stream_fails() -> None:
     events, response = run("truncated")
     assert events[-1]["type"] == "response.failed"
     assert response["error"]["code"] == "stream_truncated"
-    assert [i["status"] for i in response["output"]] == ["completed", "incomplete"]  # reasoning had ended
+    assert [(i["type"], i["status"]) for i in response["output"]] == [("reasoning", "completed")]  # it had ended
 
 
 def test_end_of_body_after_finish_reason_completes_without_done() -> None:
@@ -325,7 +327,7 @@ def test_web_search_annotations_and_call_item() -> None:
         "output_text.done")
 
 
-def test_fail_closes_open_and_buffered_items() -> None:
+def test_fail_drops_open_and_buffered_calls() -> None:
     stream = make()
     events = stream.start()
     events += stream.feed(_call_chunk(0, "call_a", "exec_command", "{\"cmd\""))
@@ -335,8 +337,8 @@ def test_fail_closes_open_and_buffered_items() -> None:
     response = check_responses_stream(events)
     sdk_accepts(events)
     assert response["error"] == {"code": "upstream_timeout", "message": "MiMo upstream timed out"}
-    assert [c["status"] for c in response["output"]] == ["incomplete", "incomplete"]
-    assert response["output"][0]["arguments"] == "{\"cmd\""  # not rewritten
+    assert response["output"] == []  # a cut call is never done, so Codex never runs it
+    assert not [e for e in events if e["type"] == "response.output_item.done"]
     assert stream.fail(OpenAIError(500, "again")) == [] and stream.finish(saw_done=True) == []
 
 
@@ -485,10 +487,19 @@ def test_any_chunk_sequence_keeps_the_invariants(ops: list[tuple[Any, ...]], end
     response = check_responses_stream(events)
     sdk_accepts(events)
     assert stream.done and stream.response is response
-    messages = [i for i in response["output"] if i["type"] == "message"]
-    assert "".join(m["content"][0]["text"] for m in messages) == "".join(o[1] for o in ops if o[0] == "content")
-    reasoning = [i for i in response["output"] if i["type"] == "reasoning"]
-    assert "".join(r["summary"][0]["text"] for r in reasoning) == "".join(o[1] for o in ops if o[0] == "reasoning")
+    # every piece of text reached the client as deltas ...
+    assert streamed(events, "response.output_text.delta") == "".join(o[1] for o in ops if o[0] == "content")
+    assert streamed(events, "response.reasoning_summary_text.delta") == "".join(o[1] for o in ops if o[0] == "reasoning")
+    if response["status"] != "failed":  # ... and into the final output, unless the response failed mid-item
+        messages = [i for i in response["output"] if i["type"] == "message"]
+        assert "".join(m["content"][0]["text"] for m in messages) == "".join(o[1] for o in ops if o[0] == "content")
+        reasoning = [i for i in response["output"] if i["type"] == "reasoning"]
+        assert "".join(r["summary"][0]["text"] for r in reasoning) == "".join(o[1] for o in ops if o[0] == "reasoning")
+    assert all(i["status"] != "in_progress" for i in response["output"])
+
+
+def streamed(events: list[dict[str, Any]], kind: str) -> str:
+    return "".join(e["delta"] for e in events if e["type"] == kind)
 
 
 # -- the extractor and the checker themselves -------------------------------------------
