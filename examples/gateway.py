@@ -15,19 +15,16 @@ import os
 import time
 from collections.abc import Mapping
 
-import httpx
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from mimo_asgi import Account, MimoMiddleware
-from mimo_asgi.config import accounts_from_env, load_accounts
+from examples._config import mimo_accounts
+from mimo_asgi import MimoMiddleware
 from mimo_asgi.metrics import PrometheusMetrics
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is ours
-logger = logging.getLogger("examples.gateway")
-DEMO_MODEL_MAP = {"gpt-5*": "mimo-v2.5-pro", "o3": "mimo-v2-pro"}
 
 
 def host_app() -> FastAPI:
@@ -67,22 +64,7 @@ def _host_text(model: object) -> str:
 
 def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
     """The host app wrapped by the middleware, configured from `env`."""
-    transport: httpx.AsyncBaseTransport | None = None
-    if env.get("MIMO_ASGI_CONFIG"):
-        accounts = load_accounts(env["MIMO_ASGI_CONFIG"], env)
-    else:
-        accounts = accounts_from_env(env)
-    if not accounts:
-        from mimo_asgi.testing import FakeMimo
-
-        logger.warning(
-            "mimo_asgi demo mode: no MIMO_API_KEY or MIMO_ASGI_CONFIG is set, so MiMo requests are answered "
-            "by a local fake MiMo upstream in this process. Set MIMO_API_KEY (and MIMO_MODEL_MAP) or "
-            "MIMO_ASGI_CONFIG to use the real MiMo."
-        )
-        accounts = [Account("demo", "sk-demo", base_url="http://fake-mimo.local/v1", upstream="mimo",
-                            models=DEMO_MODEL_MAP)]
-        transport = httpx.ASGITransport(app=FakeMimo())
+    accounts, transport = mimo_accounts(env)
     host = host_app()
     metrics = PrometheusMetrics()
     host.add_route("/metrics", lambda request: Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST))
