@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
@@ -14,7 +15,7 @@ from ._responder import beside
 from ._sse import SSEDecoder, SSEError, encode_event
 from ._upstream import read_capped
 from .accounts import Account
-from .search import SearchOutcome
+from .search import SearchOutcome, citations_for, web_search_call_item
 from .store import StoredResponse, StoreUnavailable, should_store
 from .translate import errors
 from .translate.chat import chat_request_from_chat
@@ -154,6 +155,8 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
         req.body, response_id="resp_" + secrets.token_hex(24), model=req.model, tool_map=translation.tool_map,
         sealer=mw.sealer, include_encrypted=translation.include_encrypted, created_at=int(time.time()),
         secrets=(account.key,),
+        web_search=web_search_call_item(searched, "ws_" + secrets.token_hex(24)) if searched else None,
+        cite=partial(citations_for, results=searched.results) if searched and searched.results else None,
     )
     live = req.body.get("stream") is True
     machine = _EncodedEvents(stream, encode=live)

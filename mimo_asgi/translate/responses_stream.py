@@ -15,7 +15,7 @@ emitted one after another when the run of calls ends.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._seal import ReasoningSealer
@@ -43,8 +43,14 @@ class ResponsesStream:
         include_encrypted: bool,
         created_at: int,
         secrets: Iterable[str] = (),
+        web_search: dict[str, Any] | None = None,
+        cite: Callable[[str], list[dict[str, Any]]] | None = None,
     ) -> None:
+        """web_search: a `web_search_call` item for a search the gateway ran itself, emitted first;
+        cite: text -> `url_citation` annotations for that search's results, added to each message."""
         self._id = response_id
+        self._search_item = web_search
+        self._cite = cite
         self._secrets = tuple(secrets)  # redacted from in-band error messages
         self._model = model
         self._tool_map = tool_map
@@ -66,6 +72,7 @@ class ResponsesStream:
         self._finish_reason: str | None = None
         self._usage: dict | None = None
         self._response: dict[str, Any] | None = None
+        self._leading = 1 if web_search is not None else 0  # items emitted before MiMo said anything
 
     # -- public API -----------------------------------------------------------------
 
@@ -83,7 +90,7 @@ class ResponsesStream:
 
     @property
     def emitted_content(self) -> bool:
-        return bool(self._output)
+        return len(self._output) > self._leading
 
     def start(self) -> list[dict[str, Any]]:
         """`response.created` then `response.in_progress` (both with an empty output)."""
@@ -92,6 +99,9 @@ class ResponsesStream:
         self._response = self._snapshot("in_progress", [])
         self._emit("response.created", response=self._response)
         self._emit("response.in_progress", response=self._snapshot("in_progress", []))
+        if self._search_item is not None:
+            self._add_item({**self._search_item, "status": "in_progress"})
+            self._done_item(0, self._search_item)
         return self._flush()
 
     def feed(self, chunk: dict) -> list[dict[str, Any]]:
@@ -116,7 +126,7 @@ class ResponsesStream:
         out = self.start() if self._response is None else []
         if self._finish_reason is None and not saw_done:
             return out + self.fail(stream_truncated("the connection closed before a finish_reason"))
-        if self._finish_reason is None and not self._output and not self._has_open_items():
+        if self._finish_reason is None and not self.emitted_content and not self._has_open_items():
             return out + self.fail(
                 OpenAIError(502, "MiMo returned an empty stream", type="upstream_error", code="empty_response")
             )
@@ -234,6 +244,9 @@ class ResponsesStream:
         if item is None:
             return
         text = "".join(item.parts)
+        if self._cite is not None:
+            cited = {a.get("url") for a in item.annotations}
+            item.annotations.extend(a for a in self._cite(text) if a.get("url") not in cited)
         ids = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
         for index, annotation in enumerate(item.annotations):
             self._emit("response.output_text.annotation.added", **ids, annotation_index=index, annotation=annotation)

@@ -74,3 +74,33 @@ def test_without_a_search_backend_the_tool_is_still_never_sent(servers):
         response = httpx.post(url + "/v1/responses", json={"model": "gpt-5.5", "input": "x",
                                                            "tools": [{"type": "web_search_preview"}]})
     assert response.status_code == 200 and "tools" not in mimo.requests[-1].body
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_client_sees_the_search_and_the_citation(servers, stream):
+    import openai
+    from unit.invariants import check_responses_stream
+
+    from mimo_asgi._sse import SSEDecoder
+
+    apis, _, mimo, _ = servers
+    body = {"model": "gpt-5.5", "input": "tide tables for Brest", "tools": [{"type": "web_search"}], "stream": stream}
+    with serve_in_thread(gateway(servers)) as url:
+        mimo.queue(Answer(text="High tide is listed at https://site1.example.org/page/1 today."))
+        if stream:
+            raw = httpx.post(url + "/v1/responses", json=body, timeout=10).content
+            final = check_responses_stream([json.loads(e.data) for e in SSEDecoder().feed(raw)])
+        else:
+            final = httpx.post(url + "/v1/responses", json=body, timeout=10).json()
+        mimo.queue(Answer(text="See https://site2.example.org/page/2"))
+        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0).responses.create(
+            model="gpt-5.5", input="tides", tools=[{"type": "web_search"}])
+    search, message = final["output"][0], final["output"][-1]
+    assert search["type"] == "web_search_call" and search["status"] == "completed"
+    assert search["action"]["query"] == "tide tables for Brest"
+    assert {"type": "url", "url": "https://site1.example.org/page/1"} in search["action"]["sources"]
+    text = message["content"][0]["text"]
+    (citation,) = message["content"][0]["annotations"]
+    assert citation["type"] == "url_citation" and citation["url"] == "https://site1.example.org/page/1"
+    assert text[citation["start_index"]:citation["end_index"]] == citation["url"]
+    assert sdk.output[0].type == "web_search_call" and sdk.output_text == "See https://site2.example.org/page/2"
