@@ -6,8 +6,10 @@ import logging
 import secrets
 import time
 from functools import partial
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
 import httpx
 
 from . import _json
@@ -97,10 +99,13 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
             await req.emit(out, content=machine.emitted_content)
         return not machine.done
 
+    chunks = response.aiter_bytes()
     try:
-        async for raw in response.aiter_bytes():
+        async for raw in chunks:
             for event in decoder.feed(raw):
                 if not await feed(event.data):
+                    if saw_done:
+                        await _drain(chunks)
                     return b"" if machine.done else machine.finish(saw_done=saw_done)
         for event in decoder.close():
             if not await feed(event.data):
@@ -114,6 +119,17 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
     except httpx.HTTPError as exc:
         return machine.fail(errors.stream_truncated(type(exc).__name__))
     return b"" if machine.done else machine.finish(saw_done=saw_done)
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read the body's end after `[DONE]` (briefly, boundedly): a response closed unread loses its
+    connection, and every MiMo request would then pay a new TCP and TLS handshake."""
+    size = 0
+    with anyio.move_on_after(0.05):
+        async for rest in chunks:
+            size += len(rest)
+            if size > 65536:
+                return
 
 
 async def _drive(req: MimoRequest, response: httpx.Response, machine: _Machine, account: Account, *, live: bool) -> bytes:

@@ -56,8 +56,8 @@ class MimoRequest:
         self.committed = False  # held-back stream bytes flushed; no failover from here
         self.complete = False  # the last response message is being sent
         self._held: list[bytes] = []
-        self._commit_lock = anyio.Lock()
-        self._committed = anyio.Event()
+        self._commit_lock: anyio.Lock | None = None  # made in _serve: pass-through never pays for them
+        self._committed: anyio.Event | None = None
         self.last_sent = 0.0
         self.status = 0
         self.disconnected = False
@@ -167,6 +167,7 @@ class MimoRequest:
             await self.send_error(OpenAIError(503, "Too many MiMo requests in flight; retry shortly.",
                                               type="server_error", code="overloaded", headers={"retry-after": "1"}))
             return
+        self._commit_lock, self._committed = anyio.Lock(), anyio.Event()
         mw.active_streams += 1
         if mw.metrics is not None:
             mw.metrics.in_flight.inc()
@@ -284,6 +285,7 @@ class MimoRequest:
 
     async def commit(self) -> None:
         """Send the status line and whatever was held back; from now on there is no failover."""
+        assert self._commit_lock is not None and self._committed is not None
         async with self._commit_lock:
             if not self.started:
                 self.started = True
@@ -312,6 +314,7 @@ class MimoRequest:
     async def ticker(self, cancel: anyio.CancelScope) -> None:
         """Beside a live stream: ends the hold-back after the first-byte timeout at the latest,
         then sends an SSE comment whenever the stream has been silent for keepalive_seconds."""
+        assert self._committed is not None
         with anyio.move_on_after(self.mw.upstream.timeouts.first_byte):
             await self._committed.wait()
         await self.commit()
