@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 import time
@@ -218,7 +219,9 @@ async def _store(req: MimoRequest, account: Account, final: dict[str, Any]) -> N
         return
     remember = getattr(mw.resolver, "remember", None)
     if remember is not None:  # the next turn of this chain prefers the same account
-        remember("prev:" + record.id, account.name)
+        result = remember("prev:" + record.id, account.name)
+        if inspect.isawaitable(result):
+            await result
 
 
 def _sealed(item: dict[str, Any], sealer: Any) -> dict[str, Any]:

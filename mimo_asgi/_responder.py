@@ -188,12 +188,12 @@ class MimoRequest:
                 extra = {h: self.headers[h] for h in mw.forward_headers if h in self.headers}
                 try:
                     await self.watching_disconnect(lambda: relay(self, target, extra))
-                    _report(mw.resolver, target, None)
+                    await _report(mw.resolver, target, None)
                     return
                 except OpenAIError as err:
                     if self.started or self.disconnected or not _fails_over(err):
                         raise
-                    _report(mw.resolver, target, err)
+                    await _report(mw.resolver, target, err)
                     if mw.metrics is not None:
                         mw.metrics.cooldown(target.name, err)
                     self._held.clear()  # the failed attempt's held-back events never reach the client
@@ -409,11 +409,14 @@ def _fails_over(err: OpenAIError) -> bool:
     return err.retryable or err.status in (401, 402, 403)
 
 
-def _report(resolver: Any, account: Account, err: OpenAIError | None) -> None:
-    """Tell a resolver that keeps account health (AccountPool does) how the account did."""
+async def _report(resolver: Any, account: Account, err: OpenAIError | None) -> None:
+    """Tell a resolver that keeps account health (AccountPool does) how the account did;
+    `report` may be sync or async."""
     report = getattr(resolver, "report", None)
     if report is not None:
-        report(account, err)
+        result = report(account, err)
+        if inspect.isawaitable(result):
+            await result
 
 
 def _check_limits(body: dict[str, Any], max_items: int, max_depth: int) -> None:
