@@ -61,6 +61,16 @@ def make_result(title: Any, url: Any, snippet: Any, published: Any) -> SearchRes
     return SearchResult(clean_text(title) or url, url, clean_text(snippet), date)
 
 
+def parse_results(raw: Any, where: str, snippet: str, date: str, *, fallback_date: str = "") -> list[SearchResult]:
+    """The http(s) hits of a provider's result list (`title`, `url`, and the named snippet and
+    date fields); `where` names the list in the error when it is not one."""
+    if not isinstance(raw, list):
+        raise SearchError(f"answered without a {where} list")
+    hits = (make_result(r.get("title"), r.get("url"), r.get(snippet), r.get(date) or r.get(fallback_date))
+            for r in raw if isinstance(r, dict))
+    return [hit for hit in hits if hit is not None]
+
+
 def dedupe(results: list[SearchResult], limit: int) -> list[SearchResult]:
     """At most `limit` results, the first of each URL kept."""
     seen: set[str] = set()

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ..accounts import Secret
-from ._provider import HttpProvider, SearchError, SearchResult, dedupe, make_result
+from ._provider import HttpProvider, SearchError, SearchResult, dedupe, parse_results
 
 DEFAULT_URL = "https://api.search.brave.com"
 _MAX = 20  # Brave's ceiling for `count`
@@ -48,13 +48,8 @@ def _results(data: dict[str, Any], name: str) -> list[SearchResult]:
     web = data.get("web")
     if web is None:
         return []  # Brave leaves `web` out when nothing matched
-    raw = web.get("results") if isinstance(web, dict) else None
-    if not isinstance(raw, list):
-        raise SearchError(f"{name} answered without a web.results list")
-    out = []
-    for r in raw:
-        if isinstance(r, dict):
-            hit = make_result(r.get("title"), r.get("url"), r.get("description"), r.get("age") or r.get("page_age"))
-            if hit is not None:
-                out.append(hit)
-    return out
+    try:
+        return parse_results(web.get("results") if isinstance(web, dict) else None, "web.results",
+                             "description", "age", fallback_date="page_age")
+    except SearchError as exc:
+        raise SearchError(f"{name} {exc}") from None

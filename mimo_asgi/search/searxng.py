@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ._provider import HttpProvider, SearchError, SearchResult, dedupe, make_result
+from ._provider import HttpProvider, SearchError, SearchResult, dedupe, parse_results
 
 
 class SearxngSearch(HttpProvider):
@@ -44,13 +44,7 @@ class SearxngSearch(HttpProvider):
 
 
 def _results(data: dict[str, Any], name: str) -> list[SearchResult]:
-    raw = data.get("results")
-    if not isinstance(raw, list):
-        raise SearchError(f"{name} answered without a results list")
-    out = []
-    for r in raw:
-        if isinstance(r, dict):
-            hit = make_result(r.get("title"), r.get("url"), r.get("content"), r.get("publishedDate"))
-            if hit is not None:
-                out.append(hit)
-    return out
+    try:
+        return parse_results(data.get("results"), "results", "content", "publishedDate")
+    except SearchError as exc:
+        raise SearchError(f"{name} {exc}") from None

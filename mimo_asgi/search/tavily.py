@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ..accounts import Secret
-from ._provider import HttpProvider, SearchError, SearchResult, dedupe, make_result
+from ._provider import HttpProvider, SearchError, SearchResult, dedupe, parse_results
 
 DEFAULT_URL = "https://api.tavily.com"
 _MAX = 20  # Tavily's documented ceiling for max_results
@@ -53,13 +53,7 @@ class TavilySearch(HttpProvider):
 
 
 def _results(data: dict[str, Any], name: str) -> list[SearchResult]:
-    raw = data.get("results")
-    if not isinstance(raw, list):
-        raise SearchError(f"{name} answered without a results list")
-    out = []
-    for r in raw:
-        if isinstance(r, dict):
-            hit = make_result(r.get("title"), r.get("url"), r.get("content"), r.get("published_date"))
-            if hit is not None:
-                out.append(hit)
-    return out
+    try:
+        return parse_results(data.get("results"), "results", "content", "published_date")
+    except SearchError as exc:
+        raise SearchError(f"{name} {exc}") from None

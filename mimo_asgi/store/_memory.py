@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from ._record import DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
+from ._record import encode_for_store, DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
 
 log = logging.getLogger("mimo_asgi.store")
 
@@ -45,14 +45,8 @@ class MemoryStore:
         self._lock = threading.Lock()  # no awaits inside; guards use from several threads
 
     async def put(self, record: StoredResponse, ttl: float | None = None) -> bool:
-        try:
-            data = record.encode()
-        except (TypeError, ValueError):
-            log.warning("response %s not stored: it holds values JSON cannot encode", record.id)
-            return False
-        if len(data) > self.max_bytes_per_record:
-            log.warning("response %s not stored: %d bytes is over the %d-byte limit",
-                        record.id, len(data), self.max_bytes_per_record)
+        data = encode_for_store(record, self.max_bytes_per_record)
+        if data is None:
             return False
         expires = self._clock() + (ttl if ttl is not None else self.default_ttl)
         with self._lock:

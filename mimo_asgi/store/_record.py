@@ -8,6 +8,7 @@ it (for affinity).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 from .. import _json
 from ..translate._response_object import new_id
 from ..translate.errors import invalid_request
+
+log = logging.getLogger("mimo_asgi.store")
 
 DEFAULT_TTL = 24 * 3600.0                     # seconds a stored response lives after its last use
 DEFAULT_MAX_RECORD_BYTES = 32 * 1024 * 1024   # a 16 MiB request plus its output, with room
@@ -82,6 +85,20 @@ class StoredResponse:
         return cls(id=obj["id"], response=obj["response"], input_items=obj["input_items"],
                    previous_response_id=obj.get("previous_response_id"), account=obj.get("account"),
                    created_at=float(obj.get("created_at") or 0.0))
+
+
+def encode_for_store(record: StoredResponse, max_bytes: int) -> bytes | None:
+    """The record's bytes, or None (with a warning naming only its id) when it cannot be stored:
+    values JSON cannot hold, or more than `max_bytes`."""
+    try:
+        data = record.encode()
+    except (TypeError, ValueError):
+        log.warning("response %s not stored: it holds values JSON cannot encode", record.id)
+        return None
+    if len(data) > max_bytes:
+        log.warning("response %s not stored: %d bytes is over the %d-byte limit", record.id, len(data), max_bytes)
+        return None
+    return data
 
 
 @runtime_checkable

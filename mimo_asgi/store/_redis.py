@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from ._record import DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
+from ._record import encode_for_store, DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
 from ._redis_client import DEFAULT_TIMEOUT, close_client, redis_client, unavailable_on_error
 
 log = logging.getLogger("mimo_asgi.store")
@@ -47,14 +47,8 @@ class RedisStore:
         return f"{self.prefix}resp:{response_id}"
 
     async def put(self, record: StoredResponse, ttl: float | None = None) -> bool:
-        try:
-            data = record.encode()
-        except (TypeError, ValueError):
-            log.warning("response %s not stored: it holds values JSON cannot encode", record.id)
-            return False
-        if len(data) > self.max_bytes_per_record:
-            log.warning("response %s not stored: %d bytes is over the %d-byte limit",
-                        record.id, len(data), self.max_bytes_per_record)
+        data = encode_for_store(record, self.max_bytes_per_record)
+        if data is None:
             return False
         with unavailable_on_error():
             await self.client.set(self._key(record.id), data,

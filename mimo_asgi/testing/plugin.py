@@ -85,13 +85,10 @@ def mimo_gateway(request: pytest.FixtureRequest) -> Iterator[Callable[..., Gatew
 async def not_found_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
     """The smallest host app: 404 JSON to every HTTP request, lifespan acknowledged."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        from mimo_asgi.testing._reply import lifespan
+
+        await lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     body = b'{"detail":"Not Found"}'
