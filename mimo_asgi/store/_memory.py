@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -10,7 +9,6 @@ from collections.abc import Callable, Iterable
 
 from ._record import encode_for_store, DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
 
-log = logging.getLogger("mimo_asgi.store")
 
 DEFAULT_MAX_TOTAL_BYTES = 256 * 1024 * 1024
 
