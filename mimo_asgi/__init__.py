@@ -5,6 +5,7 @@ from ._responder import UsageEvent
 from ._seal import ReasoningSealer
 from ._upstream import Timeouts
 from .accounts import Account, AccountPool, Lease, PoolLease, Resolver, RouteRequest, Secret
+from .shared_pool import SharedAccountPool, SharedLease
 from .translate.errors import OpenAIError
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "Resolver",
     "RouteRequest",
     "Secret",
+    "SharedAccountPool",
+    "SharedLease",
     "Timeouts",
     "UsageEvent",
 ]

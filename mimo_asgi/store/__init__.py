@@ -13,7 +13,7 @@ from typing import Any
 from ._chain import MAX_CHAIN, Resumed, chain, rebuild_input, resume, store_unavailable
 from ._memory import MemoryStore
 from ._pages import input_items_page
-from ._pool import Leases, MemoryLeases, RedisLeases
+from ._pool import STRIKES_TTL, Candidate, Leases, MemoryLeases, PoolState, RedisLeases, Taken
 from ._record import (
     DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_TTL,
@@ -28,7 +28,7 @@ from ._redis import RedisStore
 from ._redis_client import redis_client
 
 __all__ = [
-    "DEFAULT_MAX_RECORD_BYTES", "DEFAULT_TTL", "MAX_CHAIN", "Leases", "MemoryLeases", "MemoryStore",
+    "DEFAULT_MAX_RECORD_BYTES", "DEFAULT_TTL", "MAX_CHAIN", "STRIKES_TTL", "Candidate", "Leases", "PoolState", "Taken", "MemoryLeases", "MemoryStore",
     "RedisLeases", "RedisStore", "ResponseStore", "Resumed", "resume", "StoreUnavailable", "StoredResponse", "chain",
     "input_items_page", "normalise_input", "open_store", "rebuild_input", "redis_client",
     "response_for_client", "should_store", "store_unavailable",
