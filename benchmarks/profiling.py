@@ -1,9 +1,13 @@
 """`python -m benchmarks.profiling CASE [--top N]`: cProfile one benchmark's hot path in-process.
 
 Cases:
-- `passthrough`: 20,000 `POST /v1/responses` (non-MiMo model) through `MimoMiddleware` to the
-  Starlette host, in-process (scope/receive/send), also timed against the bare host;
+- `passthrough`: 20,000 `POST /v1/responses` (non-MiMo model) to the Starlette host, in-process
+  (scope/receive/send): bare, wrapped (no accounts: passed straight through) and routed (one MiMo
+  account: peeked, offered to the pool, replayed), each timed;
 - `chat`, `responses`: 40 replays of the recorded stream through benchmark 2's in-process path;
+- `middleware-chat`, `middleware-responses`: 10 replays of the recorded stream through the whole
+  `MimoMiddleware` in-process (its upstream on `httpx.MockTransport`): benchmark 2's path plus the
+  relay, the responder's writes and the per-request work (2 only measures the translation);
 - `streams`: 500 concurrent slow streams (benchmark 5's ramp) against a stalling fake MiMo.
 Prints the top functions by own time, then by cumulative time.
 """
@@ -20,12 +24,12 @@ import time
 
 
 async def _passthrough(n: int) -> None:
-    from ._apps import host, _wrapped
+    from ._apps import gateway_for, host, _wrapped
     from ._asgi import call
     from .passthrough import body
 
     payload = body()
-    for label, app in (("bare", host()), ("wrapped", _wrapped())):
+    for label, app in (("bare", host()), ("wrapped", _wrapped()), ("routed", gateway_for("http://127.0.0.1:9/v1"))):
         for _ in range(500):
             await call(app, "/v1/responses", payload)
         start = time.process_time()
@@ -44,6 +48,30 @@ async def _stream(path: str, n: int) -> None:
     async with translation.client_for(stream) as client:
         for _ in range(n):
             await translation.PATHS[path](client, context["payload"], context, translation.noop_send)
+
+
+async def _middleware(route: str, n: int) -> None:
+    import httpx
+
+    from mimo_asgi import _json
+
+    from . import translation
+    from ._apps import gateway_for
+    from ._asgi import call
+    from ._streams import chat_request, recorded, responses_request
+
+    stream = recorded()
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, stream=translation._Reads(stream.reads)))
+    app = gateway_for("http://mimo.test/v1", transport=transport, keepalive_seconds=0)
+    path, body = (("/v1/responses", responses_request()) if route == "responses"
+                  else ("/v1/chat/completions", chat_request()))
+    payload = _json.dumps(body)
+    start = time.process_time()
+    for _ in range(n):
+        outcome = await call(app, path, payload)
+    print(f"{(time.process_time() - start) * 1e6 / (n * stream.chunks):.2f} µs CPU per upstream chunk "
+          f"(status {outcome.status}, profiler included)")
 
 
 def _streams_case() -> None:
@@ -70,13 +98,19 @@ def _print(profile: cProfile.Profile, top: int) -> None:
 def main() -> None:
     global ARGS
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profiling")
-    parser.add_argument("case", choices=["passthrough", "chat", "responses", "streams"])
+    parser.add_argument("case", choices=["passthrough", "chat", "responses", "middleware-chat",
+                                         "middleware-responses", "streams"])
     parser.add_argument("--top", type=int, default=25)
     ARGS = parser.parse_args()
     if ARGS.case == "streams":
         _streams_case()
         return
-    work = _passthrough(20_000) if ARGS.case == "passthrough" else _stream(ARGS.case, 40)
+    if ARGS.case == "passthrough":
+        work = _passthrough(20_000)
+    elif ARGS.case.startswith("middleware-"):
+        work = _middleware(ARGS.case.removeprefix("middleware-"), 10)
+    else:
+        work = _stream(ARGS.case, 40)
     profile = cProfile.Profile()
     profile.enable()
     asyncio.run(work)

@@ -38,7 +38,7 @@ import httpx
 
 from mimo_asgi import _json
 from mimo_asgi._seal import ReasoningSealer
-from mimo_asgi._sse import SSEDecoder, encode_event
+from mimo_asgi._sse import SSEDecoder, encode_events
 from mimo_asgi.translate.chat_stream import ChatStream
 from mimo_asgi.translate.responses_request import chat_request_from_responses
 from mimo_asgi.translate.responses_stream import ResponsesStream
@@ -106,7 +106,7 @@ async def chat(client: httpx.AsyncClient, payload: bytes, context: dict[str, Any
 
 
 def _encoded(events: list[dict[str, Any]]) -> bytes:
-    return b"".join([encode_event(e) for e in events]) if events else b""
+    return encode_events(events)
 
 
 async def responses(client: httpx.AsyncClient, payload: bytes, context: dict[str, Any], send: Send) -> None:

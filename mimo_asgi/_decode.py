@@ -1,4 +1,5 @@
-"""Request bodies sent with `Content-Encoding` (zstd, gzip, deflate), decoded under a size cap (pure).
+"""Request bodies, pure: undone from their `Content-Encoding` (zstd, gzip, deflate) under a size
+cap, parsed, and checked against the nesting and item caps before any translation walks them.
 
 Output is produced in bounded steps (zlib's `max_length`, bounded zstd reads) and decoding
 stops as soon as it passes the cap, so a decompression bomb costs about twice the cap in memory
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import zstandard
 
+from . import _json
+from .translate import errors
 from .translate.errors import OpenAIError
 
 SUPPORTED = ("zstd", "gzip", "deflate")
@@ -65,6 +69,10 @@ def decode_body(raw: bytes, content_encoding: str | None, *, max_size: int) -> b
     `request_too_large` past `max_size`. With no coding (None, "", "identity") `raw` is returned
     as it is; an empty body stays empty whatever the coding.
     """
+    if content_encoding is None:  # no header (nearly every request): nothing to parse or decode
+        if len(raw) > max_size:
+            raise _too_large(max_size, [])
+        return raw
     names = codings(content_encoding)
     data = raw
     if names and data:
@@ -79,6 +87,39 @@ def decode_body(raw: bytes, content_encoding: str | None, *, max_size: int) -> b
     if len(data) > max_size:
         raise _too_large(max_size, names)
     return data
+
+
+def parse_body(raw: bytes) -> tuple[dict[str, Any], str]:
+    """The JSON object and its `model`; a 400 `OpenAIError` for anything else."""
+    try:
+        body = _json.loads(raw)
+    except _json.JSONDecodeError:
+        raise errors.invalid_request("The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise errors.invalid_request("The request body must be a JSON object.", code="invalid_json")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise errors.invalid_request("`model` must be a non-empty string.", param="model")
+    return body, model
+
+
+def check_limits(body: dict[str, Any], max_items: int, max_depth: int) -> None:
+    """Bounded nesting and item counts before any translation walks the body."""
+    for key in ("input", "messages", "tools"):
+        value = body.get(key)
+        if isinstance(value, list) and len(value) > max_items:
+            raise errors.invalid_request(f"`{key}` has {len(value)} items; the limit is {max_items}.", param=key)
+    level: list[Any] = [body]  # the containers at `depth`, level by level: no tuple per node
+    depth = 1
+    while level:
+        if depth > max_depth:
+            raise errors.invalid_request(f"The request nests deeper than {max_depth} levels.", code="too_deep")
+        below: list[Any] = []
+        for node in level:
+            below += [child for child in (node.values() if isinstance(node, dict) else node)
+                      if isinstance(child, (dict, list))]
+        level = below
+        depth += 1
 
 
 # -- zlib family ----------------------------------------------------------------------

@@ -30,7 +30,8 @@ _FROM_ENV: Any = object()
 
 class MimoMiddleware:
     """Short-circuits MiMo-bound `POST /v1/responses` and `/v1/chat/completions`; everything
-    else reaches `app` untouched, without its body being read.
+    else reaches `app` untouched, without its body being read. (With neither a resolver nor an
+    api_key nothing is MiMo-bound, so those POSTs too pass through unread, unchecked.)
 
     resolver: called per inspected request with a `RouteRequest`; returns a `Lease`, an
       `Account` or None (sync or async). `accounts=` builds an `AccountPool` as the resolver.
@@ -41,6 +42,8 @@ class MimoMiddleware:
     keepalive_seconds: an SSE comment after this much silence on a MiMo stream (0 = off).
     max_attempts: accounts tried per request when failing over before the first byte.
     max_streams: MiMo requests served at once by this middleware (then 503 + Retry-After).
+    max_upstream_connections: the size of the pooled MiMo client's connection pool; a request
+      beyond it waits for a free connection (up to the connect timeout). Raise it with max_streams.
     max_items / max_depth: caps on list lengths and JSON nesting of MiMo-routed bodies.
     list_models: answer `GET /v1/models` with the MiMo-routed names, merged with the host's list.
     metrics: a `mimo_asgi.metrics.PrometheusMetrics` (the `metrics` extra) to record into.
@@ -71,6 +74,7 @@ class MimoMiddleware:
         keepalive_seconds: float = 15.0,
         max_attempts: int = 3,
         max_streams: int = 1024,
+        max_upstream_connections: int = 200,
         max_items: int = 10_000,
         max_depth: int = 64,
         list_models: bool = True,
@@ -84,11 +88,17 @@ class MimoMiddleware:
         self.app = app
         self.pool = AccountPool(accounts) if accounts is not None else None
         self.resolver: Resolver | None = self.pool if self.pool is not None else resolver
+        # The pool answers None for a model that none of its MiMo accounts maps (its documented
+        # contract), so such a request skips the pool: no RouteRequest, headers dict or scan.
+        self._pool_mimo = tuple(a for a in self.pool.accounts if a.is_mimo) if self.pool is not None else ()
         if api_key is _FROM_ENV:
             api_key = os.environ.get("MIMO_API_KEY", "").strip() or None
         if base_url is _FROM_ENV:
             base_url = os.environ.get("MIMO_BASE_URL", "").strip() or None
         self.env_account = Account("env", api_key, base_url=base_url, upstream="mimo") if api_key else None
+        # With neither a resolver nor an env key no request can ever be MiMo's: inspected POSTs
+        # then pass straight to the host, their bodies unread (nothing to peek at or replay).
+        self.can_route = self.resolver is not None or self.env_account is not None
         responses_paths = tuple(responses_paths)
         self.routes = {p: "responses" for p in responses_paths} | {p: "chat" for p in chat_paths}
         self.store: ResponseStore | None = open_store(store) if isinstance(store, str) else store
@@ -113,12 +123,22 @@ class MimoMiddleware:
             metrics.models.update(target.lower() for a in self.model_list.accounts for target in a.models.values())
             if self.pool is not None:
                 metrics.track_pool(self.pool)
-        self.upstream = UpstreamClient(timeouts=timeouts, transport=transport)
+        self.upstream = UpstreamClient(timeouts=timeouts, transport=transport, max_connections=max_upstream_connections)
         self.sealer = self._sealer(seal_key, accounts)
         if web_search is _FROM_ENV:
             provider = provider_from_env(os.environ)
             web_search = WebSearch(provider) if provider is not None else None
         self.web_search: WebSearch | None = web_search or None
+
+    def pool_declines(self, model: str) -> bool:
+        """True when the resolver is the `accounts=` pool and no account of it serves `model`:
+        the pool would answer None whatever else the request holds."""
+        if self.pool is None or self.resolver is not self.pool:
+            return False
+        for account in self._pool_mimo:  # a loop, not any(): no generator per request
+            if account.upstream_model(model):
+                return False
+        return True
 
     def _sealer(self, seal_key: Any, accounts: Sequence[Account] | None) -> ReasoningSealer:
         if seal_key is None:
@@ -137,13 +157,15 @@ class MimoMiddleware:
         if scope["type"] == "http":
             if scope["method"] == "POST":
                 route = self.routes.get(scope["path"])
-                if route is not None:
+                if route is not None and self.can_route:
                     await MimoRequest(self, route, scope, receive, send).run()
                     return
             elif scope["method"] == "GET" and self.list_models and scope["path"] in MODELS_PATHS:
                 await serve_models(self, scope, receive, send)
                 return
-            if self.stored_prefixes and scope["method"] in ("GET", "DELETE"):
+            # `startswith` first: every other GET (`/health`, ...) skips the look-up (benchmark 1a).
+            if self.stored_prefixes and scope["path"].startswith(self.stored_prefixes) and \
+                    scope["method"] in ("GET", "DELETE"):
                 target = stored_target(self, scope)
                 if target is not None:
                     await serve_stored(self, scope, receive, send, target)

@@ -15,7 +15,7 @@ import httpx
 
 from . import _json
 from ._responder import beside
-from ._sse import SSEDecoder, SSEError, encode_event
+from ._sse import SSEDecoder, SSEError, encode_events
 from ._upstream import read_capped
 from .accounts import Account
 from .search import SearchOutcome, citations_for, web_search_call_item
@@ -24,7 +24,7 @@ from .translate import errors
 from .translate.chat import chat_request_from_chat
 from .translate.chat_stream import ChatStream, chat_completion_for_client
 from .translate.errors import OpenAIError
-from .translate.responses_request import chat_request_from_responses
+from .translate.responses_request import ResponsesTranslation, chat_request_from_responses
 from .translate.responses_stream import ResponsesStream
 
 if TYPE_CHECKING:
@@ -62,9 +62,7 @@ class _EncodedEvents:
         return self.stream.emitted_content
 
     def _out(self, events: list[dict[str, Any]]) -> bytes:
-        if not self._encode or not events:
-            return b""
-        return b"".join([encode_event(e) for e in events])
+        return encode_events(events) if self._encode else b""
 
     def start(self) -> bytes:
         return self._out(self.stream.start())
@@ -82,44 +80,56 @@ class _EncodedEvents:
 async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, secrets: tuple[str, ...]) -> bytes:
     """Feed every upstream SSE chunk to `machine`, emitting its output; returns the terminal
     bytes (not yet sent). Whatever MiMo does, exactly one terminal comes out — except that an
-    in-band error before any content is raised instead, so the request can fail over."""
-    decoder = SSEDecoder()
-    saw_done = False
-
-    async def feed(data: str) -> bool:
-        """False once the stream is over."""
-        nonlocal saw_done
-        if data == "[DONE]":
-            saw_done = True
-            return False
-        chunk = _json.loads(data)
-        if not machine.emitted_content and not req.started and isinstance(chunk, dict) and "error" in chunk:
-            raise errors.from_stream_error(chunk, secrets=secrets)
-        out = machine.feed(chunk)
-        if out:
-            await req.emit(out, content=machine.emitted_content)
-        return not machine.done
-
-    chunks = response.aiter_bytes()
+    in-band error before any content is raised instead, so the request can fail over; an
+    unexpected translation error still ends the stream with a failure terminal."""
     try:
-        async for raw in chunks:
-            for event in decoder.feed(raw):
+        decoder = SSEDecoder()
+        saw_done = False
+
+        async def feed(data: str) -> bool:
+            """False once the stream is over."""
+            nonlocal saw_done
+            if data == "[DONE]":
+                saw_done = True
+                return False
+            chunk = _json.loads(data)
+            # Per chunk, so the cheap tests come first (`emitted_content` is a pure property).
+            if isinstance(chunk, dict) and "error" in chunk and not machine.emitted_content and not req.started:
+                raise errors.from_stream_error(chunk, secrets=secrets)
+            out = machine.feed(chunk)
+            if out:
+                if req.committed:  # what emit() then does, without computing `content` per chunk
+                    await req.send_body(out)
+                else:
+                    await req.emit(out, content=machine.emitted_content)
+            return not machine.done
+
+        chunks = response.aiter_bytes()
+        try:
+            async for raw in chunks:
+                for event in decoder.feed(raw):
+                    if not await feed(event.data):
+                        if saw_done:
+                            await _drain(chunks)
+                        return b"" if machine.done else machine.finish(saw_done=saw_done)
+            for event in decoder.close():
                 if not await feed(event.data):
-                    if saw_done:
-                        await _drain(chunks)
-                    return b"" if machine.done else machine.finish(saw_done=saw_done)
-        for event in decoder.close():
-            if not await feed(event.data):
-                break
-    except _json.JSONDecodeError:
-        return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
-    except SSEError:
-        return machine.fail(errors.stream_truncated("MiMo sent an oversize event"))
-    except httpx.TimeoutException:
-        return machine.fail(errors.upstream_timeout(f"MiMo was silent for {req.mw.upstream.timeouts.idle:g}s"))
-    except httpx.HTTPError as exc:
-        return machine.fail(errors.stream_truncated(type(exc).__name__))
-    return b"" if machine.done else machine.finish(saw_done=saw_done)
+                    break
+        except _json.JSONDecodeError:
+            return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
+        except SSEError:
+            return machine.fail(errors.stream_truncated("MiMo sent an oversize event"))
+        except httpx.TimeoutException:
+            return machine.fail(errors.upstream_timeout(f"MiMo was silent for {req.mw.upstream.timeouts.idle:g}s"))
+        except httpx.HTTPError as exc:
+            return machine.fail(errors.stream_truncated(type(exc).__name__))
+        return b"" if machine.done else machine.finish(saw_done=saw_done)
+    except OpenAIError:
+        raise
+    except Exception:
+        logger.exception("mimo_asgi: translating the stream failed")
+        return machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
+                                        type="server_error", code="translation_error"))
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
@@ -133,30 +143,16 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
                 return
 
 
-async def _drive(req: MimoRequest, response: httpx.Response, machine: _Machine, account: Account, *, live: bool) -> bytes:
-    """The pump, with the ticker beside it for live streams; an unexpected translation error
-    still ends the stream with a failure terminal."""
-    tail = b""
-
-    async def pump() -> None:
-        nonlocal tail
-        try:
-            tail = await _pump(req, response, machine, (account.key,))
-        except OpenAIError:
-            raise
-        except Exception:
-            logger.exception("mimo_asgi: translating the stream failed")
-            tail = machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
-                                            type="server_error", code="translation_error"))
-
-    if live:
-        await beside(pump, req.ticker)
-    else:
-        await pump()
-    return tail
+async def _drive(req: MimoRequest, response: httpx.Response, machine: _Machine, account: Account, *,
+                 live: bool) -> bytes:
+    """The pump, with the ticker beside it for live streams."""
+    pump = partial(_pump, req, response, machine, (account.key,))
+    return (await beside(pump, req.ticker) or b"") if live else await pump()
 
 
-async def relay_responses(req: MimoRequest, account: Account, extra_headers: dict[str, str]) -> None:
+def _responses_translation(req: MimoRequest, account: Account) -> ResponsesTranslation:
+    """The MiMo request for a Responses request (in its own frame: no local keeps the client's
+    body alive once the stream has committed and `req` has dropped it)."""
     mw = req.mw
     body = req.body
     if req.resumed is not None:  # the conversation so far comes from the store
@@ -167,6 +163,12 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
     )
     for warning in translation.warnings:
         logger.warning("mimo_asgi: %s", warning)
+    return translation
+
+
+async def relay_responses(req: MimoRequest, account: Account, extra_headers: dict[str, str]) -> None:
+    mw = req.mw
+    translation = _responses_translation(req, account)
     searched = await _search(req, translation)
     stream = ResponsesStream(
         req.body, response_id="resp_" + secrets.token_hex(24), model=req.model, tool_map=translation.tool_map,
@@ -176,6 +178,7 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
         cite=partial(citations_for, results=searched.results) if searched and searched.results else None,
     )
     live = req.body.get("stream") is True
+    store = req.resumed is not None and should_store(req.body)  # read now: see MimoRequest.commit
     machine = _EncodedEvents(stream, encode=live)
     try:
         async with mw.upstream.post(account, translation.body, extra_headers) as response:
@@ -185,7 +188,7 @@ async def relay_responses(req: MimoRequest, account: Account, extra_headers: dic
         req.usage = stream.usage
     final = stream.response
     req.outcome = final.get("status", "")
-    if req.resumed is not None and should_store(req.body):
+    if store:
         await _store(req, account, final)  # before the terminal: the client's next turn may follow at once
     if live:
         await req.end_stream(tail)

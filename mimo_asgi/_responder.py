@@ -8,7 +8,8 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from starlette.types import Message, Receive, Scope, Send
@@ -17,13 +18,13 @@ from . import _decode, _json, _models
 from ._sse import KEEPALIVE
 from .accounts import Account, RouteRequest
 from .store import Resumed, resume, should_store
-from .translate import errors
 from .translate.errors import OpenAIError
 
 if TYPE_CHECKING:
     from ._middleware import MimoMiddleware
 
 logger = logging.getLogger("mimo_asgi")
+T = TypeVar("T")
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _SSE_HEADERS = [
@@ -34,7 +35,32 @@ _SSE_HEADERS = [
 
 
 class MimoRequest:
-    """Per-request state; the middleware itself holds none."""
+    """Per-request state; the middleware itself holds none.
+
+    The defaults of the immutable fields live on the class, so a request that only passes
+    through assigns the few it uses (each assignment shows in benchmark 1's per-request CPU)."""
+
+    body: dict[str, Any]  # set once the body is parsed
+    model = ""
+    account: Account | None = None
+    _headers: dict[str, str] | None = None
+    lease: Any = None
+    tried: frozenset[str] = frozenset()  # accounts already failed over from
+    failovers = 0
+    resumed: Resumed | None = None  # the conversation rebuilt from the store
+    upstream_model = ""
+    started = False  # response headers sent (or being sent)
+    committed = False  # held-back stream bytes flushed; no failover from here
+    complete = False  # the last response message is being sent
+    _held: list[bytes]  # the rest are made in _serve: pass-through never pays for them
+    _commit_lock: anyio.Lock | None = None
+    _committed: anyio.Event | None = None
+    last_sent = 0.0
+    status = 0
+    disconnected = False
+    ttfb: float | None = None
+    usage: dict[str, Any] | None = None
+    outcome = ""
 
     def __init__(self, mw: MimoMiddleware, route: str, scope: Scope, receive: Receive, send: Send) -> None:
         self.mw = mw
@@ -43,57 +69,33 @@ class MimoRequest:
         self.receive = receive
         self._send = send
         self.messages: list[Message] = []
-        self.body: dict[str, Any] = {}
-        self.model = ""
-        self.account: Account | None = None
-        self.headers: dict[str, str] = {}
-        self.lease: Any = None
-        self.tried: set[str] = set()
-        self.failovers = 0
-        self.resumed: Resumed | None = None  # the conversation rebuilt from the store
-        self.upstream_model = ""
-        self.started = False  # response headers sent (or being sent)
-        self.committed = False  # held-back stream bytes flushed; no failover from here
-        self.complete = False  # the last response message is being sent
-        self._held: list[bytes] = []
-        self._commit_lock: anyio.Lock | None = None  # made in _serve: pass-through never pays for them
-        self._committed: anyio.Event | None = None
-        self.last_sent = 0.0
-        self.status = 0
-        self.disconnected = False
         self.t0 = time.perf_counter()
-        self.ttfb: float | None = None
-        self.usage: dict[str, Any] | None = None
-        self.outcome = ""
 
     # -- the request ------------------------------------------------------------------
 
     async def run(self) -> None:
+        headers = self.scope.get("headers", ())
         try:
-            raw = await self._read_body()
+            raw = await self._read_body(headers)
+            if raw is None:  # the client left before the body was complete
+                return
+            raw = _decode.decode_body(raw, _decode.content_encoding(headers), max_size=self.mw.max_body_size)
+            self.body, self.model = _decode.parse_body(raw)
         except OpenAIError as err:
             await self.send_error(err)
             return
-        if raw is None:  # the client left before the body was complete
-            return
-        try:
-            raw = _decode.decode_body(raw, _decode.content_encoding(self.scope.get("headers", ())),
-                                      max_size=self.mw.max_body_size)
-            self.body, self.model = _parse(raw)
-        except OpenAIError as err:
-            await self.send_error(err)
-            return
-        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", ())}
+        mw = self.mw
         try:
             try:
-                account = await self._resolve()
+                # No coroutine for the pass-through answer the pool would give anyway.
+                account = None if mw.pool_declines(self.model) else await self._resolve()
             except OpenAIError as err:
                 await self.send_error(err)
                 return
             target = self._target(account)
             if target is None:
                 self._release()  # before the host runs: it is not our request
-                await self.mw.app(self.scope, self._replay_receive(), self._send)
+                await mw.app(self.scope, self._replay_receive(), self._send)
                 return
             await self._serve(target)
         finally:
@@ -104,9 +106,9 @@ class MimoRequest:
         if lease is not None:
             lease.release()
 
-    async def _read_body(self) -> bytes | None:
+    async def _read_body(self, headers: Any) -> bytes | None:
         cap = self.mw.max_body_size
-        for name, value in self.scope.get("headers", ()):
+        for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > cap:
                 raise _too_large(cap)
         parts: list[bytes] = []
@@ -136,13 +138,23 @@ class MimoRequest:
 
         return receive
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request headers, names lower-cased; built on first use (a request that passes
+        through with no resolver to show them to never pays for it)."""
+        if self._headers is None:
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", ())}
+        return self._headers
+
     async def _resolve(self) -> Account | None:
         """Ask the resolver (again, after a failover, without the accounts already tried)."""
         resolver = self.mw.resolver
         if resolver is None:
             return None
-        request = RouteRequest(self.route, self.model, self.body, self.headers, self.scope, frozenset(self.tried))
+        request = RouteRequest(self.route, self.model, self.body, self.headers, self.scope, self.tried)
         result = resolver(request)
+        if result is None:  # the usual answer for a request that is not MiMo's: skip the slow check below
+            return None
         if inspect.isawaitable(result):
             result = await result
         if result is None or isinstance(result, Account):
@@ -167,12 +179,13 @@ class MimoRequest:
             await self.send_error(OpenAIError(503, "Too many MiMo requests in flight; retry shortly.",
                                               type="server_error", code="overloaded", headers={"retry-after": "1"}))
             return
-        self._commit_lock, self._committed = anyio.Lock(), anyio.Event()
+        self._commit_lock, self._committed, self._held = anyio.Lock(), anyio.Event(), []
+        self.messages = []  # answered here: never replayed to the host
         mw.active_streams += 1
         if mw.metrics is not None:
             mw.metrics.in_flight.inc()
         try:
-            _check_limits(self.body, mw.max_items, mw.max_depth)
+            _decode.check_limits(self.body, mw.max_items, mw.max_depth)
             if self.route == "responses" and mw.store is not None and (
                     self.body.get("previous_response_id") or should_store(self.body)):
                 self.resumed = await resume(mw.store, self.body, refresh_ttl=mw.store_ttl)
@@ -187,7 +200,7 @@ class MimoRequest:
                 self.upstream_model = upstream_model
                 extra = {h: self.headers[h] for h in mw.forward_headers if h in self.headers}
                 try:
-                    await self.watching_disconnect(lambda: relay(self, target, extra))
+                    await beside(partial(relay, self, target, extra), self._watch)
                     await _report(mw.resolver, target, None)
                     return
                 except OpenAIError as err:
@@ -228,7 +241,7 @@ class MimoRequest:
         """Another account, after a jittered backoff, or None when attempts or accounts run out."""
         if attempt >= self.mw.max_attempts or self.mw.resolver is None:
             return None
-        self.tried.add(failed.name)
+        self.tried = self.tried | {failed.name}
         self._release()
         await anyio.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
         try:
@@ -240,19 +253,15 @@ class MimoRequest:
             return None
         return account
 
-    async def watching_disconnect(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run `work`, cancelling it as soon as the client disconnects."""
-
-        async def watch(cancel: anyio.CancelScope) -> None:
-            while True:
-                message = await self.receive()
-                if message["type"] == "http.disconnect":
-                    if not self.complete:  # servers also say so once the response is complete
-                        self.disconnected = True
-                        cancel.cancel()
-                    return
-
-        await beside(work, watch)
+    async def _watch(self, cancel: anyio.CancelScope) -> None:
+        """Beside the relay: cancels it as soon as the client disconnects."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                if not self.complete:  # servers also say so once the response is complete
+                    self.disconnected = True
+                    cancel.cancel()
+                return
 
     # -- writing ----------------------------------------------------------------------
 
@@ -276,7 +285,7 @@ class MimoRequest:
         failover can still replace this answer (see `ticker` for the bound on the wait)."""
         if self.committed:
             if data:
-                await self._send_body(data)
+                await self.send_body(data)
             return
         if data:
             self._held.append(data)
@@ -284,9 +293,22 @@ class MimoRequest:
             await self.commit()
 
     async def commit(self) -> None:
-        """Send the status line and whatever was held back; from now on there is no failover."""
-        assert self._commit_lock is not None and self._committed is not None
-        async with self._commit_lock:
+        """Send the status line and whatever was held back; from now on there is no failover.
+
+        Nothing reads the request body after this (the relays take what they need before), so it
+        is dropped for the rest of the stream: a long history is most of an open stream's memory.
+        So are the lock and the event, which only a commit still to come could need."""
+        if self.committed:  # the usual case, from the ticker: skip the lock (an anyio checkpoint)
+            return
+        lock, committed = self._commit_lock, self._committed
+        assert lock is not None and committed is not None
+        try:  # uncontended, as nearly always: no checkpoint queueing the first byte behind other tasks
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            await lock.acquire()
+        try:
+            if self.committed:  # done by another task while this one waited
+                return
             if not self.started:
                 self.started = True
                 self.status = 200
@@ -294,9 +316,13 @@ class MimoRequest:
             while self._held:
                 held = b"".join(self._held)
                 self._held.clear()
-                await self._send_body(held)
+                await self.send_body(held)
             self.committed = True
-            self._committed.set()
+            committed.set()
+            del self.body
+            self._commit_lock = self._committed = None
+        finally:
+            lock.release()
 
     async def end_stream(self, tail: bytes = b"") -> None:
         if not self.committed:
@@ -305,7 +331,8 @@ class MimoRequest:
         self.complete = True
         await self._send({"type": "http.response.body", "body": tail, "more_body": False})
 
-    async def _send_body(self, data: bytes) -> None:
+    async def send_body(self, data: bytes) -> None:
+        """Send stream bytes now; only `commit` and a committed stream may (anything else: `emit`)."""
         self.last_sent = time.monotonic()
         if self.ttfb is None:
             self.ttfb = time.perf_counter() - self.t0
@@ -314,17 +341,18 @@ class MimoRequest:
     async def ticker(self, cancel: anyio.CancelScope) -> None:
         """Beside a live stream: ends the hold-back after the first-byte timeout at the latest,
         then sends an SSE comment whenever the stream has been silent for keepalive_seconds."""
-        assert self._committed is not None
-        with anyio.move_on_after(self.mw.upstream.timeouts.first_byte):
-            await self._committed.wait()
-        await self.commit()
+        if not self.committed:
+            assert self._committed is not None
+            with anyio.move_on_after(self.mw.upstream.timeouts.first_byte):
+                await self._committed.wait()
+            await self.commit()
         interval = self.mw.keepalive_seconds
         if interval <= 0:
             return
         while True:
             idle = time.monotonic() - self.last_sent
             if idle >= interval:
-                await self._send_body(KEEPALIVE)
+                await self.send_body(KEEPALIVE)
             else:
                 await anyio.sleep(interval - idle)
 
@@ -355,20 +383,24 @@ class MimoRequest:
                 logger.exception("mimo_asgi: on_usage hook failed")
 
 
-async def beside(work: Callable[[], Awaitable[None]], side: Callable[[anyio.CancelScope], Awaitable[None]]) -> None:
+async def beside(work: Callable[[], Awaitable[T]],
+                 side: Callable[[anyio.CancelScope], Awaitable[None]]) -> T | None:
     """Run `work` with `side(cancel_scope)` in the background; `side` ends when `work` does.
-    An exception from `work` is raised as itself, not wrapped in an ExceptionGroup."""
+    Returns what `work` returned (None if `side` cancelled it). An exception from `work` is
+    raised as itself, not wrapped in an ExceptionGroup."""
     error: Exception | None = None
+    result: T | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(side, tg.cancel_scope)
         try:
-            await work()
+            result = await work()
         except Exception as exc:
             error = exc
         finally:
             tg.cancel_scope.cancel()
     if error is not None:
         raise error
+    return result
 
 
 class UsageEvent:
@@ -419,33 +451,5 @@ async def _report(resolver: Any, account: Account, err: OpenAIError | None) -> N
             await result
 
 
-def _check_limits(body: dict[str, Any], max_items: int, max_depth: int) -> None:
-    """Bounded nesting and item counts before any translation walks the body."""
-    for key in ("input", "messages", "tools"):
-        value = body.get(key)
-        if isinstance(value, list) and len(value) > max_items:
-            raise errors.invalid_request(f"`{key}` has {len(value)} items; the limit is {max_items}.", param=key)
-    stack: list[tuple[Any, int]] = [(body, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise errors.invalid_request(f"The request nests deeper than {max_depth} levels.", code="too_deep")
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-
-
 def _too_large(cap: int) -> OpenAIError:
     return OpenAIError(413, f"Request body exceeds the {cap} byte limit.", code="request_too_large")
-
-
-def _parse(raw: bytes) -> tuple[dict[str, Any], str]:
-    try:
-        body = _json.loads(raw)
-    except _json.JSONDecodeError:
-        raise errors.invalid_request("The request body is not valid JSON.", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise errors.invalid_request("The request body must be a JSON object.", code="invalid_json")
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise errors.invalid_request("`model` must be a non-empty string.", param="model")
-    return body, model

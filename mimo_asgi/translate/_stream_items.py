@@ -41,6 +41,58 @@ class Call:
         return self.spec.kind if self.spec else "function"
 
 
+class CallRun:
+    """Which call each tool-call fragment belongs to: the current run of calls (by upstream index,
+    else id), in order of first fragment, and the call ids already given in this response."""
+
+    __slots__ = ("_by_key", "order", "_last_key", "_ids")
+
+    def __init__(self) -> None:
+        self._by_key: dict[Any, Call] = {}
+        self.order: list[Call] = []
+        self._last_key: Any = 0
+        self._ids: set[str] = set()
+
+    def end_run(self) -> list[Call]:
+        """The run's calls, in order of first fragment; the next fragment starts a new run."""
+        order, self._by_key, self.order = self.order, {}, []
+        return order
+
+    def call_for(self, fragment: dict[str, Any]) -> Call:
+        upstream_id = fragment.get("id")
+        if not (isinstance(upstream_id, str) and upstream_id):
+            upstream_id = None
+        index = fragment.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            key: Any = index
+        elif upstream_id is not None:
+            key = ("id", upstream_id)
+        else:
+            key = self._last_key
+        call = self._by_key.get(key)
+        # A new id on a known index is a new call (some upstreams number every call 0).
+        if call is None or (upstream_id is not None and call.upstream_id not in (None, upstream_id)):
+            call = Call(upstream_id, self._unique_id(upstream_id))
+            self._by_key[key] = call
+            self.order.append(call)
+        elif upstream_id is not None and call.upstream_id is None:
+            call.upstream_id = upstream_id
+            if call.item_id is None:  # once announced, the call_id must not change
+                call.call_id = self._unique_id(upstream_id)
+        self._last_key = key
+        return call
+
+    def _unique_id(self, upstream_id: str | None) -> str:
+        """The upstream id, unless already used in this response (then suffixed): clients pair outputs by it."""
+        call_id = upstream_id or ro.new_id("call")
+        suffix = 1
+        while call_id in self._ids:
+            suffix += 1
+            call_id = f"{upstream_id}_{suffix}"
+        self._ids.add(call_id)
+        return call_id
+
+
 ID_PREFIX = {"function": "fc", "custom": "ctc", "local_shell": "lsh", "tool_search": "tsc"}
 
 

@@ -53,10 +53,11 @@ class ChatStream:
             return
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
-        delta = choice.get("delta")
-        if not self.emitted_content and isinstance(delta, dict):
-            self.emitted_content = bool(delta.get("content") or delta.get("reasoning_content")
-                                        or delta.get("tool_calls"))
+        if not self.emitted_content:  # only the first content delta matters
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                self.emitted_content = bool(delta.get("content") or delta.get("reasoning_content")
+                                            or delta.get("tool_calls"))
 
     def finish(self, *, saw_done: bool) -> bytes:
         if self.done:
