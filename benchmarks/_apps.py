@@ -2,7 +2,7 @@
 
 - `bare`: a plain Starlette host (`GET /health`, `POST /v1/responses` answered by the host).
 - `wrapped`: the same host wrapped in `MimoMiddleware` with no accounts and `api_key=None`,
-  so every request passes through (inspected routes are peeked and replayed).
+  so every request passes through (with nothing that could route to MiMo, unread).
 - `routed`: the same host wrapped in `MimoMiddleware` with one MiMo account (`gpt-5*` ->
   `mimo-v2.5-pro`, at an unreachable URL): the configuration of a real deployment, where a
   request for another model is peeked, offered to the account pool, and replayed to the host.

@@ -12,9 +12,10 @@ Two figures per case, from the same rounds:
   robust to other processes stealing the CPU, so the pass/fail ratio is taken from it: bare
   CPU/request divided by wrapped CPU/request, each the median over rounds.
 (a) `GET /health` never enters the middleware's inspection; (b) `POST /v1/responses` with a
-non-MiMo model is read, parsed, routed and replayed to the host; (c) as (b), but the middleware
-has a MiMo account configured (`_apps:routed`), so the account pool is asked too: a real
-deployment's configuration. (b) and (c) interleave with the same bare rounds.
+non-MiMo model, to a middleware that can route nothing (no accounts, no key), so it passes on
+unread; (c) as (b), but the middleware has a MiMo account configured (`_apps:routed`), so the body
+is read, parsed, offered to the account pool and replayed: a real deployment's configuration.
+(b) and (c) interleave with the same bare rounds.
 """
 
 from __future__ import annotations
