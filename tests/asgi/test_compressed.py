@@ -9,7 +9,7 @@ import httpx
 import pytest
 import zstandard
 from asgiref.testing import ApplicationCommunicator
-from support import TEST_KEY, host_app
+from support import TEST_KEY, RecordingHost, host_app, http_scope
 
 from mimo_asgi import Account, MimoMiddleware
 from mimo_asgi.testing import Answer, serve_in_thread
@@ -160,29 +160,8 @@ def test_empty_compressed_body_is_invalid_json(gateway_url, fake):
 # -- pass-through: the host gets the original bytes and headers ------------------------------
 
 
-class RecordingHost:
-    """Records the scope and every body message it receives; answers 200 'host'."""
-
-    def __init__(self):
-        self.scopes = []
-        self.received = []
-
-    async def __call__(self, scope, receive, send):
-        self.scopes.append(scope)
-        while True:
-            message = await receive()
-            self.received.append(message)
-            if message["type"] == "http.disconnect" or not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"host"})
-
-
-def http_scope(path, encoding):
-    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-            "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-            "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
-            "headers": [(b"content-type", b"application/json"), (b"content-encoding", encoding.encode())]}
+def encoded_scope(path, encoding):
+    return http_scope(path=path, headers=[(b"content-encoding", encoding.encode())])
 
 
 async def exchange(mw, scope, parts):
@@ -208,7 +187,7 @@ async def test_passthrough_host_gets_the_original_compressed_bytes_and_header(pa
     body = {**ROUTES[path], "model": "gpt-4o"}  # not a MiMo model: the host's request
     compressed = encode(json.dumps(body).encode(), encoding)
     parts = [compressed[:7], compressed[7:20], compressed[20:]]
-    scope = http_scope(path, encoding)
+    scope = encoded_scope(path, encoding)
     mw = passthrough_middleware(host, resolver=lambda request: seen.append(request) or None)
     start, answer = await exchange(mw, scope, parts)
     assert start["status"] == 200 and answer["body"] == b"host"
@@ -227,7 +206,7 @@ async def test_passthrough_host_gets_the_original_compressed_bytes_and_header(pa
 async def test_undecodable_body_is_answered_by_us_and_never_reaches_the_host(encoding, content, status, code):
     host = RecordingHost()
     start, answer = await exchange(passthrough_middleware(host, max_body_size=MiB),
-                                   http_scope("/v1/chat/completions", encoding), [content])
+                                   encoded_scope("/v1/chat/completions", encoding), [content])
     assert start["status"] == status
     assert json.loads(answer["body"])["error"]["code"] == code
     assert host.received == [] and host.scopes == []

@@ -1,50 +1,13 @@
 """What the host app sees: untouched requests, unread bodies, lifespan."""
 
-import anyio
 import pytest
 from asgiref.testing import ApplicationCommunicator
+
+from support import RecordingHost, http_scope
 
 from mimo_asgi import Account, MimoMiddleware
 
 pytestmark = pytest.mark.anyio
-
-
-class RecordingHost:
-    """A host app that records every message it receives and answers 200 'host'."""
-
-    def __init__(self):
-        self.scopes = []
-        self.received = []
-
-    async def __call__(self, scope, receive, send):
-        self.scopes.append(scope)
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                self.received.append(message)
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] == "websocket":
-            self.received.append(await receive())
-            await send({"type": "websocket.accept"})
-            return
-        while True:
-            message = await receive()
-            self.received.append(message)
-            if message["type"] == "http.disconnect" or not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-host", b"1")]})
-        await send({"type": "http.response.body", "body": b"host"})
-
-
-def http_scope(method="POST", path="/v1/responses", headers=()):
-    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-            "root_path": "", "headers": [(b"content-type", b"application/json"), *headers],
-            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
 
 
 def middleware(host, **kw):
