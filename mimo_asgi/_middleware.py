@@ -88,9 +88,6 @@ class MimoMiddleware:
         self.app = app
         self.pool = AccountPool(accounts) if accounts is not None else None
         self.resolver: Resolver | None = self.pool if self.pool is not None else resolver
-        # The pool answers None for a model that none of its MiMo accounts maps (its documented
-        # contract), so such a request skips the pool: no RouteRequest, headers dict or scan.
-        self._pool_mimo = tuple(a for a in self.pool.accounts if a.is_mimo) if self.pool is not None else ()
         if api_key is _FROM_ENV:
             api_key = os.environ.get("MIMO_API_KEY", "").strip() or None
         if base_url is _FROM_ENV:
@@ -133,12 +130,7 @@ class MimoMiddleware:
     def pool_declines(self, model: str) -> bool:
         """True when the resolver is the `accounts=` pool and no account of it serves `model`:
         the pool would answer None whatever else the request holds."""
-        if self.pool is None or self.resolver is not self.pool:
-            return False
-        for account in self._pool_mimo:  # a loop, not any(): no generator per request
-            if account.upstream_model(model):
-                return False
-        return True
+        return self.pool is not None and self.resolver is self.pool and not self.pool.serves(model)
 
     def _sealer(self, seal_key: Any, accounts: Sequence[Account] | None) -> ReasoningSealer:
         if seal_key is None:

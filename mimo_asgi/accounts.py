@@ -126,6 +126,11 @@ class Resolver(Protocol):
     def __call__(self, request: RouteRequest) -> ResolveResult | Awaitable[ResolveResult]: ...
 
 
+def serving_accounts(mimo_accounts: Sequence[Account], request: RouteRequest) -> list[Account]:
+    """The MiMo accounts with a rule for the request's model, less those a failover excluded."""
+    return [a for a in mimo_accounts if a.name not in request.exclude and a.upstream_model(request.model)]
+
+
 def affinity_key(request: RouteRequest) -> str | None:
     """What ties requests of one conversation together: the body's `prompt_cache_key`, else a
     `session-id` / `session_id` header (Codex sends one), else the `previous_response_id`."""
@@ -176,6 +181,7 @@ class AccountPool:
         if len(set(names)) != len(names):
             raise ValueError("account names must be unique")
         self.accounts = tuple(accounts)
+        self._mimo = tuple(a for a in self.accounts if a.is_mimo)
         self._in_flight = {a.name: 0 for a in self.accounts}
         self._cool_until = {a.name: 0.0 for a in self.accounts}
         self._strikes = {a.name: 0 for a in self.accounts}
@@ -188,8 +194,7 @@ class AccountPool:
         self._affinity: dict[str, tuple[str, float]] = {}
 
     def __call__(self, request: RouteRequest) -> PoolLease | None:
-        serving = [a for a in self.accounts
-                   if a.name not in request.exclude and a.is_mimo and a.upstream_model(request.model)]
+        serving = serving_accounts(self._mimo, request)
         if not serving:
             return None
         now = self._clock()
@@ -218,6 +223,13 @@ class AccountPool:
         retry_after = str(max(1, math.ceil(wait)))
         raise OpenAIError(503, "All MiMo accounts for this model are busy or cooling down; retry shortly.",
                           type="server_error", code="accounts_busy", headers={"retry-after": retry_after})
+
+    def serves(self, model: str) -> bool:
+        """Whether any MiMo account of the pool has a rule for `model` (else the pool answers None)."""
+        for account in self._mimo:  # a loop, not any(): this runs per inspected request
+            if account.upstream_model(model):
+                return True
+        return False
 
     def _remember(self, key: str, name: str, now: float) -> None:
         self._affinity.pop(key, None)

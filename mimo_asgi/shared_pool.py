@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Awaitable, Generator, Sequence
 from typing import Any
 
-from .accounts import Account, RouteRequest, affinity_key
+from .accounts import Account, RouteRequest, affinity_key, serving_accounts
 from .store._pool import Candidate, PoolState, Taken
 from .store._record import StoreUnavailable
 from .translate.errors import OpenAIError
@@ -120,6 +120,7 @@ class SharedAccountPool:
         self.leases = leases
         self.lease_ttl = lease_ttl
         self.affinity_ttl = affinity_ttl
+        self._mimo = tuple(a for a in self.accounts if a.is_mimo)
         self._by_name = {a.name: a for a in self.accounts}
         self._identity = {a.name: a.name + ":" + hashlib.sha256(a.key.encode()).hexdigest()[:16]
                           for a in self.accounts}
@@ -130,8 +131,7 @@ class SharedAccountPool:
         self._release_nowait = getattr(leases, "release_nowait", None)
 
     async def __call__(self, request: RouteRequest) -> SharedLease | None:
-        serving = [a for a in self.accounts
-                   if a.name not in request.exclude and a.is_mimo and a.upstream_model(request.model)]
+        serving = serving_accounts(self._mimo, request)
         if not serving:
             return None
         start = next(self._cursor)
