@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -9,8 +10,7 @@ import orjson
 JSONDecodeError = orjson.JSONDecodeError
 
 
-def loads(data: bytes | bytearray | memoryview | str) -> Any:
-    return orjson.loads(data)
+loads: Callable[[bytes | bytearray | memoryview | str], Any] = orjson.loads  # no wrapper frame: once per chunk
 
 
 def dumps(obj: Any) -> bytes:

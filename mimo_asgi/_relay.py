@@ -15,7 +15,7 @@ import httpx
 
 from . import _json
 from ._responder import beside
-from ._sse import SSEDecoder, SSEError, encode_events
+from ._sse import SSEDecoder, SSEError, SSEEvent, encode_events
 from ._upstream import read_capped
 from .accounts import Account
 from .search import SearchOutcome, citations_for, web_search_call_item
@@ -81,55 +81,78 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
     """Feed every upstream SSE chunk to `machine`, emitting its output; returns the terminal
     bytes (not yet sent). Whatever MiMo does, exactly one terminal comes out — except that an
     in-band error before any content is raised instead, so the request can fail over; an
-    unexpected translation error still ends the stream with a failure terminal."""
-    try:
-        decoder = SSEDecoder()
-        saw_done = False
+    unexpected translation error still ends the stream with a failure terminal.
 
-        async def feed(data: str) -> bool:
-            """False once the stream is over."""
-            nonlocal saw_done
+    What one upstream read yields goes out as one write: a burst of events costs the client
+    socket one send, as it would through a byte relay, and waits for nothing that has not arrived."""
+    out: list[bytes] = []
+    saw_done = False
+    loads = _json.loads
+    forward = getattr(machine, "forward", None)  # ChatStream's parse-free path
+
+    def take(events: list[SSEEvent]) -> bool:
+        """Translate one read's events into `out`; True once the stream is over."""
+        nonlocal saw_done
+        for event in events:
+            data = event.data
             if data == "[DONE]":
                 saw_done = True
-                return False
-            chunk = _json.loads(data)
-            # Per chunk, so the cheap tests come first (`emitted_content` is a pure property).
+                return True
+            if forward is not None:
+                part = forward(data)
+                if part is not None:
+                    out.append(part)
+                    continue
+            chunk = loads(data)
+            # The cheap test first: `emitted_content` is a property.
             if isinstance(chunk, dict) and "error" in chunk and not machine.emitted_content and not req.started:
                 raise errors.from_stream_error(chunk, secrets=secrets)
-            out = machine.feed(chunk)
-            if out:
-                if req.committed:  # what emit() then does, without computing `content` per chunk
-                    await req.send_body(out)
-                else:
-                    await req.emit(out, content=machine.emitted_content)
-            return not machine.done
+            part = machine.feed(chunk)
+            if part:
+                out.append(part)
+            if machine.done:
+                return True
+        return False
 
+    try:
+        decoder = SSEDecoder()
         chunks = response.aiter_bytes()
         try:
             async for raw in chunks:
-                for event in decoder.feed(raw):
-                    if not await feed(event.data):
-                        if saw_done:
-                            await _drain(chunks)
-                        return b"" if machine.done else machine.finish(saw_done=saw_done)
-            for event in decoder.close():
-                if not await feed(event.data):
+                if take(decoder.feed(raw)):
+                    if saw_done:
+                        await _drain(chunks)
                     break
+                if out:
+                    data = out[0] if len(out) == 1 else b"".join(out)
+                    out.clear()
+                    if req.committed:  # what emit() then does, without computing `content`
+                        await req.send_body(data)
+                    else:
+                        await req.emit(data, content=machine.emitted_content)
+            else:
+                take(decoder.close())
         except _json.JSONDecodeError:
-            return machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON"))
+            return _joined(out, machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON")))
         except SSEError:
-            return machine.fail(errors.stream_truncated("MiMo sent an oversize event"))
+            return _joined(out, machine.fail(errors.stream_truncated("MiMo sent an oversize event")))
         except httpx.TimeoutException:
-            return machine.fail(errors.upstream_timeout(f"MiMo was silent for {req.mw.upstream.timeouts.idle:g}s"))
+            timeout = req.mw.upstream.timeouts.idle
+            return _joined(out, machine.fail(errors.upstream_timeout(f"MiMo was silent for {timeout:g}s")))
         except httpx.HTTPError as exc:
-            return machine.fail(errors.stream_truncated(type(exc).__name__))
-        return b"" if machine.done else machine.finish(saw_done=saw_done)
+            return _joined(out, machine.fail(errors.stream_truncated(type(exc).__name__)))
+        return _joined(out, b"" if machine.done else machine.finish(saw_done=saw_done))
     except OpenAIError:
         raise
     except Exception:
         logger.exception("mimo_asgi: translating the stream failed")
-        return machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
-                                        type="server_error", code="translation_error"))
+        return _joined(out, machine.fail(OpenAIError(500, "The gateway failed while translating the stream.",
+                                                     type="server_error", code="translation_error")))
+
+
+def _joined(parts: list[bytes], tail: bytes) -> bytes:
+    """The output of the last read not yet sent, then the terminal."""
+    return b"".join((*parts, tail)) if parts else tail
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:

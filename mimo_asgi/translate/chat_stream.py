@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import _json
 from .._sse import DONE, encode_data
 from .errors import OpenAIError, from_stream_error, stream_truncated
+
+_LAST_KEY = '"finish_reason":null}]}'  # how a MiMo delta chunk ends (one choice, no usage after it)
+
 
 class ChatStream:
     """MiMo's chunks -> the client's SSE bytes, with the client's model name and one `[DONE]`.
@@ -15,10 +19,12 @@ class ChatStream:
     returns b"".
     """
 
-    __slots__ = ("_model", "_include_usage", "_secrets", "usage", "finish_reason", "done", "emitted_content")
+    __slots__ = ("_model", "_model_json", "_include_usage", "_secrets", "usage", "finish_reason", "done",
+                 "emitted_content")
 
     def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = ()) -> None:
         self._model = model
+        self._model_json = _json.dumps_str(model)[1:-1]
         self._secrets = tuple(secrets)  # redacted from in-band error messages
         self._include_usage = include_usage
         self.usage: dict | None = None
@@ -47,6 +53,24 @@ class ChatStream:
         if not self._include_usage and "usage" in chunk:
             del chunk["usage"]
         return encode_data(chunk)
+
+    def forward(self, data: str) -> bytes | None:
+        """The client's bytes for one chunk's JSON text without parsing it, or None when `feed`
+        must see it. Only a plain delta chunk after the first content qualifies: one whose only
+        effect in `feed` would be the model name (no usage, error or finish reason in it, and a
+        single `model` key at the top, before any nested object). The rest of MiMo's text goes
+        out as MiMo wrote it, so a chunk costs a few scans instead of a parse and a dump."""
+        if not self.emitted_content or self.done or not data.endswith(_LAST_KEY) \
+                or data.count('"finish_reason"') != 1 or '"usage"' in data or '"error' in data:
+            return None
+        i = data.find('"model":"')
+        if i < 0 or data.count('"model"') != 1 or data.find("{", 1, i) >= 0 or data.find("[", 0, i) >= 0 \
+                or data[0] != "{":
+            return None
+        j = data.find('"', i + 9)
+        if data[j - 1] == "\\":  # an escaped quote: not a plain model id
+            return None
+        return ("data: %s%s%s\n\n" % (data[:i + 9], self._model_json, data[j:])).encode()
 
     def _note(self, choice: Any) -> None:
         if not isinstance(choice, dict):

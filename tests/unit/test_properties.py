@@ -269,6 +269,66 @@ def test_chat_stream_ends_once_names_the_clients_model_and_loses_nothing(script:
     assert finishes == ([script.finish] if script.finish else [])
 
 
+def _texts(chunks: list[dict[str, Any]], style: str) -> list[str]:
+    """The chunks as MiMo might write them: compact (as it does), with spaces, ASCII-escaped,
+    with a trailing `usage: null`, with `model` last or repeated in a nested object."""
+    out = []
+    for chunk in chunks:
+        if style == "usage-null" and "usage" not in chunk:
+            chunk = {**chunk, "usage": None}
+        elif style == "model-last":
+            chunk = {k: v for k, v in chunk.items() if k != "model"} | {"model": chunk.get("model")}
+        elif style == "model-nested":
+            chunk = {**chunk, "meta": {"model": "x"}}
+        if style == "spaces":
+            out.append(json.dumps(chunk))
+        elif style == "ascii":
+            out.append(json.dumps(chunk, separators=(",", ":")))
+        else:
+            out.append(orjson.dumps(chunk).decode())
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mimo_streams(), st.booleans(),
+       st.sampled_from(["compact", "compact", "spaces", "ascii", "usage-null", "model-last", "model-nested"]))
+def test_chat_forward_gives_what_feed_gives(script: Script, include_usage: bool, style: str) -> None:
+    """`ChatStream.forward` (the parse-free path the relay tries first) never changes the answer:
+    the client's chunks, usage, finish reason and content flag are those of `feed` alone."""
+    plain = ChatStream(model="my-alias", include_usage=include_usage, secrets=(SECRET,))
+    fast = ChatStream(model="my-alias", include_usage=include_usage, secrets=(SECRET,))
+    expected, got, forwarded = b"", b"", 0
+    for text in _texts(copy.deepcopy(script.chunks), style):
+        expected += plain.feed(orjson.loads(text))
+        part = fast.forward(text)
+        if part is None:
+            part = fast.feed(orjson.loads(text))
+        else:
+            forwarded += 1
+        got += part
+    expected += plain.finish(saw_done=True)
+    got += fast.finish(saw_done=True)
+    assert _chat_out(got) == _chat_out(expected)
+    assert (fast.usage, fast.finish_reason, fast.emitted_content, fast.done) == \
+        (plain.usage, plain.finish_reason, plain.emitted_content, plain.done)
+    if style in ("spaces", "model-last", "model-nested"):
+        assert forwarded == 0
+
+
+def test_chat_forward_takes_mimos_plain_deltas_after_the_first_content() -> None:
+    stream = ChatStream(model="gpt-5.5", include_usage=False)
+    first = orjson.dumps(_delta_chunk({"reasoning_content": "Let"})).decode()
+    later = orjson.dumps(_delta_chunk({"content": "He said \"hi\" {ok}"})).decode()
+    assert stream.forward(first) is None  # the first content goes through feed
+    stream.feed(orjson.loads(first))
+    out = stream.forward(later)
+    assert out is not None and out.startswith(b"data: ") and out.endswith(b"\n\n")
+    assert orjson.loads(out[6:]) == {**orjson.loads(later), "model": "gpt-5.5"}
+    for kept_for_feed in (_delta_chunk({"content": "x"}, finish="stop"), {**_delta_chunk({}), "usage": {"x": 1}},
+                          {"error": {"message": "boom"}}, _delta_chunk({"content": "x", "error_message": "e"})):
+        assert stream.forward(orjson.dumps(kept_for_feed).decode()) is None
+
+
 # -- generated Responses requests ---------------------------------------------------------------
 
 _names = st.sampled_from(["exec_command", "apply_patch", "shell", "f", "read.file", "名前", "x" * 70, "ns__f",
