@@ -88,7 +88,7 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
     out: list[bytes] = []
     saw_done = False
     loads = _json.loads
-    forward = getattr(machine, "forward", None)  # ChatStream's parse-free path
+    forward = getattr(machine, "forward", None)  # ChatStream's parse-free path for a whole read
 
     def take(events: list[SSEEvent]) -> bool:
         """Translate one read's events into `out`; True once the stream is over."""
@@ -98,11 +98,6 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
             if data == "[DONE]":
                 saw_done = True
                 return True
-            if forward is not None:
-                part = forward(data)
-                if part is not None:
-                    out.append(part)
-                    continue
             chunk = loads(data)
             # The cheap test first: `emitted_content` is a property.
             if isinstance(chunk, dict) and "error" in chunk and not machine.emitted_content and not req.started:
@@ -119,6 +114,14 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
         chunks = response.aiter_bytes()
         try:
             async for raw in chunks:
+                if forward is not None and decoder.idle:
+                    data = forward(raw)
+                    if data is not None:
+                        if req.committed:
+                            await req.send_body(data)
+                        else:
+                            await req.emit(data, content=True)
+                        continue
                 if take(decoder.feed(raw)):
                     if saw_done:
                         await _drain(chunks)

@@ -92,6 +92,11 @@ class SSEDecoder:
             self._hold(last)
         return self._lines(lines)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held back: the next bytes start a line, outside any event."""
+        return not self._tail and not self._data and self._event is None and not self._skip_lf
+
     def _hold(self, part: bytes) -> list[SSEEvent]:
         self._tail.append(part)
         self._tail_len += len(part)

@@ -9,7 +9,8 @@ from .. import _json
 from .._sse import DONE, encode_data
 from .errors import OpenAIError, from_stream_error, stream_truncated
 
-_LAST_KEY = '"finish_reason":null}]}'  # how a MiMo delta chunk ends (one choice, no usage after it)
+_PLAIN_END = b'},"finish_reason":null}]}\n\n'  # a MiMo delta chunk's SSE event ends so
+_ENVELOPE_KEYS = ["id", "object", "created", "model", "choices"]
 
 
 class ChatStream:
@@ -19,18 +20,19 @@ class ChatStream:
     returns b"".
     """
 
-    __slots__ = ("_model", "_model_json", "_include_usage", "_secrets", "usage", "finish_reason", "done",
-                 "emitted_content")
+    __slots__ = ("_model", "_include_usage", "_secrets", "usage", "finish_reason", "done", "emitted_content",
+                 "_envelope", "_client_envelope")
 
     def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = ()) -> None:
         self._model = model
-        self._model_json = _json.dumps_str(model)[1:-1]
         self._secrets = tuple(secrets)  # redacted from in-band error messages
         self._include_usage = include_usage
         self.usage: dict | None = None
         self.finish_reason: str | None = None
         self.done = False
         self.emitted_content = False
+        self._envelope: bytes | None = None  # see forward
+        self._client_envelope = b""
 
     def feed(self, chunk: dict) -> bytes:
         if self.done:
@@ -40,6 +42,7 @@ class ChatStream:
                                          type="upstream_error", code="upstream_error"))
         if chunk.get("error"):
             return self.fail(from_stream_error(chunk, secrets=self._secrets))
+        upstream_model = chunk.get("model")
         chunk["model"] = self._model
         usage = chunk.get("usage")
         if usage:
@@ -48,29 +51,51 @@ class ChatStream:
         if choices:
             for choice in choices:
                 self._note(choice)
+            if self._envelope is None and isinstance(choices, list):
+                self._learn(chunk, upstream_model)
         elif usage and not self._include_usage:
             return b""  # the trailing usage-only chunk the client did not ask for
         if not self._include_usage and "usage" in chunk:
             del chunk["usage"]
         return encode_data(chunk)
 
-    def forward(self, data: str) -> bytes | None:
-        """The client's bytes for one chunk's JSON text without parsing it, or None when `feed`
-        must see it. Only a plain delta chunk after the first content qualifies: one whose only
-        effect in `feed` would be the model name (no usage, error or finish reason in it, and a
-        single `model` key at the top, before any nested object). The rest of MiMo's text goes
-        out as MiMo wrote it, so a chunk costs a few scans instead of a parse and a dump."""
-        if not self.emitted_content or self.done or not data.endswith(_LAST_KEY) \
-                or data.count('"finish_reason"') != 1 or '"usage"' in data or '"error' in data:
+    def forward(self, raw: bytes) -> bytes | None:
+        """The client's bytes for one upstream read holding exactly one plain delta chunk, made
+        without decoding or parsing it; None when the read must go through the SSE decoder and
+        `feed` (call it only when the decoder holds nothing back).
+
+        A plain delta chunk is one whose only effect in `feed` would be the model name: it starts
+        with the envelope MiMo wrote on the chunks already parsed (same id, created and model,
+        then one choice's delta) and ends `},"finish_reason":null}]}`, with no line break, finish
+        reason, usage or error in between, and comes after the first content. Its envelope is
+        swapped for the client's; the delta goes out as MiMo wrote it (invalid UTF-8 excepted: the
+        decoder would replace it)."""
+        envelope = self._envelope
+        if envelope is None or not self.emitted_content or self.done or not raw.startswith(envelope) \
+                or not raw.endswith(_PLAIN_END):
             return None
-        i = data.find('"model":"')
-        if i < 0 or data.count('"model"') != 1 or data.find("{", 1, i) >= 0 or data.find("[", 0, i) >= 0 \
-                or data[0] != "{":
+        start, end = len(envelope), len(raw) - len(_PLAIN_END)
+        if raw.find(b"\n", start, end) >= 0 or raw.find(b'"finish_reason"', start, end) >= 0 \
+                or raw.find(b'"usage"', start, end) >= 0 or raw.find(b'"error', start, end) >= 0 or 13 in raw:
             return None
-        j = data.find('"', i + 9)
-        if data[j - 1] == "\\":  # an escaped quote: not a plain model id
-            return None
-        return ("data: %s%s%s\n\n" % (data[:i + 9], self._model_json, data[j:])).encode()
+        if not raw.isascii():
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                return None
+        return self._client_envelope + raw[start:]
+
+    def _learn(self, chunk: dict, upstream_model: Any) -> None:
+        """The envelope of MiMo's chunks, in MiMo's compact spelling, for `forward`."""
+        choices = chunk["choices"]
+        if list(chunk)[:5] != _ENVELOPE_KEYS or len(choices) != 1 or not isinstance(choices[0], dict) \
+                or list(choices[0])[:2] != ["index", "delta"] or choices[0]["index"] != 0:
+            return
+        head = b'data: {"id":%b,"object":%b,"created":%b,"model":' % (
+            _json.dumps(chunk["id"]), _json.dumps(chunk["object"]), _json.dumps(chunk["created"]))
+        tail = b',"choices":[{"index":0,"delta":{'
+        self._envelope = head + _json.dumps(upstream_model) + tail
+        self._client_envelope = head + _json.dumps(self._model) + tail
 
     def _note(self, choice: Any) -> None:
         if not isinstance(choice, dict):

@@ -289,44 +289,77 @@ def _texts(chunks: list[dict[str, Any]], style: str) -> list[str]:
     return out
 
 
+def _drive_chat(stream: ChatStream, reads: list[bytes], *, fast: bool) -> tuple[bytes, int]:
+    """What `_relay._pump` does with a Chat stream: `forward` for a whole read when the decoder
+    holds nothing back (if `fast`), else decoder + `feed`. Returns the output and the reads forwarded."""
+    decoder = SSEDecoder()
+    out, forwarded = b"", 0
+    for raw in reads:
+        if fast and decoder.idle:
+            part = stream.forward(raw)
+            if part is not None:
+                out += part
+                forwarded += 1
+                continue
+        for event in decoder.feed(raw):
+            if event.data != "[DONE]":
+                out += stream.feed(orjson.loads(event.data))
+    return out + stream.finish(saw_done=True), forwarded
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mimo_streams(), st.booleans(),
-       st.sampled_from(["compact", "compact", "spaces", "ascii", "usage-null", "model-last", "model-nested"]))
-def test_chat_forward_gives_what_feed_gives(script: Script, include_usage: bool, style: str) -> None:
-    """`ChatStream.forward` (the parse-free path the relay tries first) never changes the answer:
-    the client's chunks, usage, finish reason and content flag are those of `feed` alone."""
+       st.sampled_from(["compact", "compact", "spaces", "ascii", "usage-null", "model-last", "model-nested"]),
+       st.lists(st.integers(1, 400), max_size=30), st.sampled_from(["\n", "\r\n", "ÿ"]))
+def test_chat_forward_gives_what_feed_gives(script: Script, include_usage: bool, style: str, cuts: list[int],
+                                            odd: str) -> None:
+    """`ChatStream.forward` (the relay's parse-free path for a whole read) never changes the
+    answer: the client's chunks, usage, finish reason and content flag are those of `feed`
+    alone, however MiMo's bytes are spelled and cut into reads (some reads are merged or cut
+    mid-event; one event may end CRLF or hold invalid UTF-8)."""
+    events = [b"data: " + text.encode() + b"\n\n" for text in _texts(copy.deepcopy(script.chunks), style)]
+    if events and cuts:  # one odd event: a CRLF ending or a byte that is not UTF-8
+        at = cuts[0] % len(events)
+        events[at] = events[at][:-2] + b"\r\n\r\n" if odd == "\r\n" else events[at]
+        if odd == "ÿ" and b'"content":"' in events[at]:
+            events[at] = events[at].replace(b'"content":"', b'"content":"\xff', 1)
+    reads = list(events)
+    body = b"".join(events) + b"data: [DONE]\n\n"
+    if len(cuts) > 3:  # re-cut the whole body at arbitrary places
+        points = sorted({c % len(body) for c in cuts} - {0})
+        reads = [body[a:b] for a, b in zip([0, *points], [*points, len(body)])]
+    else:
+        reads.append(b"data: [DONE]\n\n")
     plain = ChatStream(model="my-alias", include_usage=include_usage, secrets=(SECRET,))
     fast = ChatStream(model="my-alias", include_usage=include_usage, secrets=(SECRET,))
-    expected, got, forwarded = b"", b"", 0
-    for text in _texts(copy.deepcopy(script.chunks), style):
-        expected += plain.feed(orjson.loads(text))
-        part = fast.forward(text)
-        if part is None:
-            part = fast.feed(orjson.loads(text))
-        else:
-            forwarded += 1
-        got += part
-    expected += plain.finish(saw_done=True)
-    got += fast.finish(saw_done=True)
+    expected, _ = _drive_chat(plain, reads, fast=False)
+    got, forwarded = _drive_chat(fast, reads, fast=True)
     assert _chat_out(got) == _chat_out(expected)
     assert (fast.usage, fast.finish_reason, fast.emitted_content, fast.done) == \
         (plain.usage, plain.finish_reason, plain.emitted_content, plain.done)
-    if style in ("spaces", "model-last", "model-nested"):
-        assert forwarded == 0
+    if style in ("spaces", "model-last", "model-nested", "ascii"):
+        assert forwarded == 0 or style == "ascii"
 
 
 def test_chat_forward_takes_mimos_plain_deltas_after_the_first_content() -> None:
+    def event(chunk: dict[str, Any]) -> bytes:
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
     stream = ChatStream(model="gpt-5.5", include_usage=False)
-    first = orjson.dumps(_delta_chunk({"reasoning_content": "Let"})).decode()
-    later = orjson.dumps(_delta_chunk({"content": "He said \"hi\" {ok}"})).decode()
-    assert stream.forward(first) is None  # the first content goes through feed
-    stream.feed(orjson.loads(first))
-    out = stream.forward(later)
-    assert out is not None and out.startswith(b"data: ") and out.endswith(b"\n\n")
-    assert orjson.loads(out[6:]) == {**orjson.loads(later), "model": "gpt-5.5"}
+    first = event(_delta_chunk({"reasoning_content": "Let"}))
+    later = event(_delta_chunk({"content": 'He said "hi" {ok} 你好'}))
+    call = event(_delta_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a'}}]}))
+    assert stream.forward(first) is None  # the first content goes through feed, which learns the envelope
+    stream.feed(orjson.loads(first[6:]))
+    for raw in (later, call):
+        out = stream.forward(raw)
+        assert out is not None and out.startswith(b"data: ") and out.endswith(b"\n\n")
+        assert orjson.loads(out[6:]) == {**orjson.loads(raw[6:]), "model": "gpt-5.5"}
     for kept_for_feed in (_delta_chunk({"content": "x"}, finish="stop"), {**_delta_chunk({}), "usage": {"x": 1}},
-                          {"error": {"message": "boom"}}, _delta_chunk({"content": "x", "error_message": "e"})):
-        assert stream.forward(orjson.dumps(kept_for_feed).decode()) is None
+                          {"error": {"message": "boom"}}, _delta_chunk({"content": "x", "error_message": "e"}),
+                          {**_delta_chunk({"content": "x"}), "id": "other"}):
+        assert stream.forward(event(kept_for_feed)) is None
+    assert stream.forward(later + later) is None  # two events in one read: the decoder's job
 
 
 # -- generated Responses requests ---------------------------------------------------------------
