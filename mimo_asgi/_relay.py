@@ -40,6 +40,7 @@ class _Machine(Protocol):
     emitted_content: bool
 
     def feed(self, chunk: dict[str, Any]) -> bytes: ...
+    def forward(self, raw: bytes) -> bytes | None: ...
     def finish(self, *, saw_done: bool) -> bytes: ...
     def fail(self, error: OpenAIError) -> bytes: ...
 
@@ -70,6 +71,10 @@ class _EncodedEvents:
     def feed(self, chunk: dict[str, Any]) -> bytes:
         return self._out(self.stream.feed(chunk))
 
+    def forward(self, raw: bytes) -> bytes | None:
+        out = self.stream.forward(raw)
+        return out if out is None or self._encode else b""
+
     def finish(self, *, saw_done: bool) -> bytes:
         return self._out(self.stream.finish(saw_done=saw_done))
 
@@ -84,11 +89,13 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
     unexpected translation error still ends the stream with a failure terminal.
 
     What one upstream read yields goes out as one write: a burst of events costs the client
-    socket one send, as it would through a byte relay, and waits for nothing that has not arrived."""
+    socket one send, as it would through a byte relay, and waits for nothing that has not arrived.
+    Whole plain delta events are answered from their bytes by `machine.forward` (see
+    translate/_plain.py); the decoder and `feed` get the rest."""
     out: list[bytes] = []
     saw_done = False
     loads = _json.loads
-    forward = getattr(machine, "forward", None)  # ChatStream's parse-free path for a whole read
+    forward = machine.forward  # the parse-free path for a whole read (see translate/_plain.py)
 
     def take(events: list[SSEEvent]) -> bool:
         """Translate one read's events into `out`; True once the stream is over."""
@@ -114,15 +121,8 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
         chunks = response.aiter_bytes()
         try:
             async for raw in chunks:
-                if forward is not None and decoder.idle:
-                    data = forward(raw)
-                    if data is not None:
-                        if req.committed:
-                            await req.send_body(data)
-                        else:
-                            await req.emit(data, content=True)
-                        continue
-                if take(decoder.feed(raw)):
+                raw = decoder.offer(raw, forward, out)
+                if raw and take(decoder.feed(raw)):
                     if saw_done:
                         await _drain(chunks)
                     break

@@ -7,6 +7,7 @@ LLM clients, also dispatches a last event that lacks its final blank line at `cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _json
@@ -92,10 +93,27 @@ class SSEDecoder:
             self._hold(last)
         return self._lines(lines)
 
-    @property
-    def idle(self) -> bool:
-        """Nothing held back: the next bytes start a line, outside any event."""
-        return not self._tail and not self._data and self._event is None and not self._skip_lf
+    def offer(self, data: bytes, handle: Callable[[bytes], bytes | None], out: list[bytes]) -> bytes:
+        """Offer the whole events at the start of `data` (held bytes included), each as its raw
+        `...\n\n` bytes, to `handle`, which answers its output (appended to `out` unless empty)
+        or None to stop; returns what is left, for `feed`. Only when the decoder holds no more
+        than the start of a line outside any event: otherwise all of `data` is left."""
+        if self._data or self._event is not None or self._skip_lf:
+            return data
+        tail = self._tail
+        if tail:
+            data = b"".join((*tail, data))
+            tail.clear()
+            self._tail_len = 0
+        pos = 0
+        while (end := data.find(b"\n\n", pos) + 2) > 1:
+            part = handle(data[pos:end] if pos or end != len(data) else data)
+            if part is None:
+                break
+            if part:
+                out.append(part)
+            pos = end
+        return data[pos:] if pos else data
 
     def _hold(self, part: bytes) -> list[SSEEvent]:
         self._tail.append(part)

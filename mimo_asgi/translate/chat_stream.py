@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .. import _json
 from .._sse import DONE, encode_data
+from . import _plain
+
+_END_LEN = len(_plain.END)
 from .errors import OpenAIError, from_stream_error, stream_truncated
 
-_PLAIN_END = b'},"finish_reason":null}]}\n\n'  # a MiMo delta chunk's SSE event ends so
-_ENVELOPE_KEYS = ["id", "object", "created", "model", "choices"]
 
 
 class ChatStream:
@@ -51,8 +51,9 @@ class ChatStream:
         if choices:
             for choice in choices:
                 self._note(choice)
-            if self._envelope is None and isinstance(choices, list):
-                self._learn(chunk, upstream_model)
+            if self._envelope is None:
+                self._envelope = _plain.envelope(chunk, upstream_model)
+                self._client_envelope = _plain.envelope(chunk, self._model) or b""
         elif usage and not self._include_usage:
             return b""  # the trailing usage-only chunk the client did not ask for
         if not self._include_usage and "usage" in chunk:
@@ -61,41 +62,23 @@ class ChatStream:
 
     def forward(self, raw: bytes) -> bytes | None:
         """The client's bytes for one upstream read holding exactly one plain delta chunk, made
-        without decoding or parsing it; None when the read must go through the SSE decoder and
-        `feed` (call it only when the decoder holds nothing back).
+        without decoding or parsing it (see `_plain`); None when the read must go through the SSE
+        decoder and `feed`. Call it only when the decoder holds nothing back.
 
-        A plain delta chunk is one whose only effect in `feed` would be the model name: it starts
-        with the envelope MiMo wrote on the chunks already parsed (same id, created and model,
-        then one choice's delta) and ends `},"finish_reason":null}]}`, with no line break, finish
-        reason, usage or error in between, and comes after the first content. Its envelope is
-        swapped for the client's; the delta goes out as MiMo wrote it (invalid UTF-8 excepted: the
-        decoder would replace it)."""
+        Plain: after the first content, MiMo's envelope (same id, created and model as the chunk
+        it was learnt from), one delta, a null finish reason, and no line break, finish reason,
+        usage or error in between: a chunk whose only effect in `feed` would be the model name.
+        Its envelope is swapped for the client's; the delta goes out as MiMo wrote it."""
         envelope = self._envelope
         if envelope is None or not self.emitted_content or self.done or not raw.startswith(envelope) \
-                or not raw.endswith(_PLAIN_END):
+                or not raw.endswith(_plain.END):
             return None
-        start, end = len(envelope), len(raw) - len(_PLAIN_END)
-        if raw.find(b"\n", start, end) >= 0 or raw.find(b'"finish_reason"', start, end) >= 0 \
-                or raw.find(b'"usage"', start, end) >= 0 or raw.find(b'"error', start, end) >= 0 or 13 in raw:
+        start, end = len(envelope), len(raw) - _END_LEN
+        if _plain.CONTROL.search(raw, start, end) or raw.find(b'"finish_reason"', start, end) >= 0 \
+                or raw.find(b'"usage"', start, end) >= 0 or raw.find(b'"error', start, end) >= 0 \
+                or not _plain.is_utf8(raw):
             return None
-        if not raw.isascii():
-            try:
-                raw.decode()
-            except UnicodeDecodeError:
-                return None
         return self._client_envelope + raw[start:]
-
-    def _learn(self, chunk: dict, upstream_model: Any) -> None:
-        """The envelope of MiMo's chunks, in MiMo's compact spelling, for `forward`."""
-        choices = chunk["choices"]
-        if list(chunk)[:5] != _ENVELOPE_KEYS or len(choices) != 1 or not isinstance(choices[0], dict) \
-                or list(choices[0])[:2] != ["index", "delta"] or choices[0]["index"] != 0:
-            return
-        head = b'data: {"id":%b,"object":%b,"created":%b,"model":' % (
-            _json.dumps(chunk["id"]), _json.dumps(chunk["object"]), _json.dumps(chunk["created"]))
-        tail = b',"choices":[{"index":0,"delta":{'
-        self._envelope = head + _json.dumps(upstream_model) + tail
-        self._client_envelope = head + _json.dumps(self._model) + tail
 
     def _note(self, choice: Any) -> None:
         if not isinstance(choice, dict):

@@ -14,11 +14,13 @@ emitted one after another when the run of calls ends.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._seal import ReasoningSealer
+from . import _plain
 from . import _response_object as ro
 from ._input_stream import InputExtractor
 from ._stream_items import ID_PREFIX, Call, CallRun, TextItem, call_item, custom_input, output_text
@@ -29,12 +31,23 @@ _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content
 _STREAMED_KINDS = ("function", "custom")  # kinds whose calls stream argument/input deltas
 
 
+# The two hot events as `encode_event` spells them (the keys and order of `_text_delta` and
+# `_reasoning_delta`), for `forward`.
+_TEXT_DELTA = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+               b'"sequence_number":%d,"item_id":"%b","output_index":%d,"content_index":0,"delta":"%b",'
+               b'"logprobs":[]}\n\n')
+_REASONING_DELTA = (b'event: response.reasoning_summary_text.delta\ndata: {"type":'
+                    b'"response.reasoning_summary_text.delta","sequence_number":%d,"item_id":"%b",'
+                    b'"output_index":%d,"summary_index":0,"delta":"%b"}\n\n')
+_ESCAPED = re.compile(rb'[\x00-\x1f"\\]')  # what a JSON string spells with a backslash
+
+
 class ResponsesStream:
     """Feed parsed MiMo chunks in, get Responses events (dicts with `type` and `sequence_number`) out."""
 
     __slots__ = ("_id", "_search_item", "_cite", "_secrets", "_model", "_tool_map", "_sealer", "_created_at", "_echo",
                  "_seq", "_out", "_output", "_reasoning", "_message", "_calls", "_live", "_annotations", "_sources",
-                 "_finish_reason", "_usage", "_started", "_response", "_leading")  # an open stream holds one
+                 "_finish_reason", "_usage", "_started", "_response", "_leading", "_envelope")  # an open stream holds one
 
     def __init__(
         self,
@@ -75,6 +88,7 @@ class ResponsesStream:
         self._started = False  # `response.created` was emitted
         self._response: dict[str, Any] | None = None  # the terminal snapshot, once emitted
         self._leading = 1 if web_search is not None else 0  # items emitted before MiMo said anything
+        self._envelope: bytes | None = None  # MiMo's chunk envelope, for `forward`
 
     # -- public API -----------------------------------------------------------------
 
@@ -120,7 +134,41 @@ class ResponsesStream:
         choice = _first_choice(chunk.get("choices"))
         if choice is not None:
             self._feed_choice(choice)
+            if self._envelope is None:
+                self._envelope = _plain.envelope(chunk, chunk.get("model"))
         return self._flush()
+
+    def forward(self, raw: bytes) -> bytes | None:
+        """The SSE bytes for one upstream read holding exactly one plain text or reasoning delta
+        of the item already open, made without decoding or parsing it (see `_plain`); None when
+        the read must go through the SSE decoder and `feed` (call it only when the decoder holds
+        nothing back). The delta is a single JSON string without escapes, so its bytes are the
+        text, spelt as `encode_event` would spell it; `feed` would only have appended it to the
+        item and emitted the one delta event built here."""
+        envelope = self._envelope
+        if envelope is None or not raw.startswith(envelope) or not raw.endswith(_plain.END):
+            return None
+        start, end = len(envelope), len(raw) - len(_plain.END) - 1  # end: the string's closing quote
+        if raw[end] != 0x22:
+            return None
+        if raw.startswith(b'"content":"', start):
+            item, template, start = self._message, _TEXT_DELTA, start + 11
+        elif raw.startswith(b'"reasoning_content":"', start):
+            item, template, start = self._reasoning, _REASONING_DELTA, start + 21
+        else:
+            return None
+        if item is None or self._response is not None or start > end or _ESCAPED.search(raw, start, end):
+            return None
+        text = raw[start:end]
+        try:
+            item.parts.append(text.decode())
+        except UnicodeDecodeError:
+            return None
+        if not text:
+            item.parts.pop()
+            return b""
+        self._seq += 1
+        return template % (self._seq - 1, item.item_id.encode(), item.output_index, text)
 
     def finish(self, *, saw_done: bool) -> list[dict[str, Any]]:
         """The upstream ended: close what is open and emit the one terminal event."""

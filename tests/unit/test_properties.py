@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from unittest import mock
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mimo_asgi._sse import SSEDecoder
+from mimo_asgi._sse import SSEDecoder, encode_events
+from mimo_asgi.translate import _response_object as ro
 from mimo_asgi._seal import ReasoningSealer
 from mimo_asgi.testing import DEFAULT_MODELS
 from mimo_asgi.testing._validate import Host, validate
@@ -290,17 +292,16 @@ def _texts(chunks: list[dict[str, Any]], style: str) -> list[str]:
 
 
 def _drive_chat(stream: ChatStream, reads: list[bytes], *, fast: bool) -> tuple[bytes, int]:
-    """What `_relay._pump` does with a Chat stream: `forward` for a whole read when the decoder
-    holds nothing back (if `fast`), else decoder + `feed`. Returns the output and the reads forwarded."""
+    """What `_relay._pump` does with a Chat stream: whole events offered to `forward` (if `fast`),
+    the rest to the decoder and `feed`. Returns the output and the events forwarded."""
     decoder = SSEDecoder()
     out, forwarded = b"", 0
     for raw in reads:
-        if fast and decoder.idle:
-            part = stream.forward(raw)
-            if part is not None:
-                out += part
-                forwarded += 1
-                continue
+        if fast:
+            parts: list[bytes] = []
+            raw = decoder.offer(raw, stream.forward, parts)
+            out += b"".join(parts)
+            forwarded += len(parts)
         for event in decoder.feed(raw):
             if event.data != "[DONE]":
                 out += stream.feed(orjson.loads(event.data))
@@ -360,6 +361,63 @@ def test_chat_forward_takes_mimos_plain_deltas_after_the_first_content() -> None
                           {**_delta_chunk({"content": "x"}), "id": "other"}):
         assert stream.forward(event(kept_for_feed)) is None
     assert stream.forward(later + later) is None  # two events in one read: the decoder's job
+
+
+def _drive_responses(reads: list[bytes], *, fast: bool) -> tuple[list[Any], dict[str, Any], int]:
+    """What `_relay._pump` does with a Responses stream (ids made deterministic, nothing sealed):
+    the client's events, the final response and the reads `forward` answered."""
+    counter = iter(range(10_000))
+    with mock.patch.object(ro, "new_id", lambda prefix: f"{prefix}_{next(counter)}"):
+        stream = ResponsesStream({"model": "gpt-5.5", "input": "hi"}, response_id="resp_p", model="gpt-5.5",
+                                 tool_map={}, sealer=None, include_encrypted=False, created_at=1795475624)
+        decoder = SSEDecoder()
+        out, forwarded = encode_events(stream.start()), 0
+        for raw in reads:
+            if fast:
+                parts: list[bytes] = []
+                raw = decoder.offer(raw, stream.forward, parts)
+                out += b"".join(parts)
+                forwarded += len(parts)
+            try:
+                for event in decoder.feed(raw):
+                    if event.data != "[DONE]":
+                        out += encode_events(stream.feed(orjson.loads(event.data)))
+            except orjson.JSONDecodeError:  # as the relay ends it
+                out += encode_events(stream.fail(OpenAIError(502, "not JSON", code="stream_truncated")))
+        out += encode_events(stream.finish(saw_done=True))
+    decoder = SSEDecoder()
+    events = [(e.event, orjson.loads(e.data)) for e in decoder.feed(out) + decoder.close()]
+    for _, data in events:  # the clock, not the translation
+        if isinstance(data.get("response"), dict):
+            data["response"].pop("completed_at", None)
+    return events, {**stream.response, "completed_at": None}, forwarded
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mimo_streams(), st.sampled_from(["compact", "compact", "spaces", "ascii", "model-nested"]),
+       st.lists(st.integers(1, 400), max_size=30), st.sampled_from(["\n", "\r\n", "ÿ", "tab"]))
+def test_responses_forward_gives_what_feed_gives(script: Script, style: str, cuts: list[int], odd: str) -> None:
+    """`ResponsesStream.forward` (the relay's parse-free path for a whole read) never changes the
+    answer: the same events, byte for byte once parsed, and the same final response as `feed`
+    alone, however MiMo's bytes are spelt and cut into reads."""
+    events = [b"data: " + text.encode() + b"\n\n" for text in _texts(copy.deepcopy(script.chunks), style)]
+    if events and cuts:  # one odd event: a CRLF ending, a byte that is not UTF-8, a raw tab in a string
+        at = cuts[0] % len(events)
+        if odd == "\r\n":
+            events[at] = events[at][:-2] + b"\r\n\r\n"
+        elif odd in ("ÿ", "tab"):
+            events[at] = events[at].replace(b'"content":"', b'"content":"' + (b"\xff" if odd == "ÿ" else b"\t"), 1)
+    reads = [*events, b"data: [DONE]\n\n"]
+    if len(cuts) > 3:
+        body = b"".join(reads)
+        points = sorted({c % len(body) for c in cuts} - {0})
+        reads = [body[a:b] for a, b in zip([0, *points], [*points, len(body)])]
+    expected, expected_response, _ = _drive_responses(reads, fast=False)
+    got, response, forwarded = _drive_responses(reads, fast=True)
+    assert got == expected
+    assert response == expected_response
+    if style in ("spaces", "model-nested"):
+        assert forwarded == 0
 
 
 # -- generated Responses requests ---------------------------------------------------------------

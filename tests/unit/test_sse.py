@@ -235,3 +235,27 @@ def test_missing_final_blank_line_is_recovered_at_close(case, cuts):
 def test_encode_data_round_trips_any_objects(objs):
     stream = b"".join(encode_data(o) for o in objs)
     assert [orjson.loads(e.data) for e in decode(stream)] == objs
+
+
+@settings(max_examples=300, deadline=None)
+@given(_streams(), st.lists(st.integers(min_value=0), max_size=20), st.sampled_from(["a", "b", ""]))
+def test_offered_events_and_fed_rest_give_the_same_events(case, cuts, taken):
+    """`offer` hands whole events to a handler that takes some (here: plain `data: <x>` events
+    whose data starts with `taken`) and stops at the first it refuses; with `feed` getting the
+    rest, every event comes out once and in order, however the stream is cut."""
+    stream, expected = case
+
+    def handle(raw: bytes) -> bytes | None:
+        if raw.startswith(b"data: " + taken.encode()) and raw.count(b"\n") == 2 and b"\r" not in raw:
+            return b"<" + raw[6:-2] + b">"
+        return None
+
+    decoder = SSEDecoder()
+    got: list[str] = []
+    for read in _split(stream, cuts):
+        out: list[bytes] = []
+        rest = decoder.offer(read, handle, out)
+        got += [o[1:-1].decode("utf-8", "replace") for o in out]
+        got += [e.data for e in decoder.feed(rest)]
+    got += [e.data for e in decoder.close()]
+    assert got == [e.data for e in expected]
