@@ -35,6 +35,7 @@ class MimoMiddleware:
 
     resolver: called per inspected request with a `RouteRequest`; returns a `Lease`, an
       `Account` or None (sync or async). `accounts=` builds an `AccountPool` as the resolver.
+      A resolver with `aclose()` is closed with the middleware (lifespan shutdown).
     api_key / base_url: the model-name route (`mimo-*` models without an account); default
       to the MIMO_API_KEY / MIMO_BASE_URL environment variables, read once here.
     seal_key: key (or keys, newest first) sealing reasoning into `encrypted_content`; default
@@ -176,8 +177,12 @@ class MimoMiddleware:
         return lifespan_send
 
     async def aclose(self) -> None:
-        """Close the upstream connection pool and the store (done on lifespan shutdown)."""
+        """Close the upstream connection pool, the store, and a resolver that has `aclose()` (a
+        `SharedAccountPool`: it waits for releases in flight); done on lifespan shutdown."""
         await self.upstream.aclose()
+        close = getattr(self.resolver, "aclose", None) if self.resolver is not self.pool else None
+        if close is not None:
+            await close()
         if self.store is not None:
             await self.store.aclose()
         if self.web_search is not None:

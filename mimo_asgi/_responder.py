@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mimo_asgi")
 T = TypeVar("T")
 
+_RELEASE_WAIT = 5.0  # seconds a shared store may take to free a slot before it is left to expire
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -94,17 +95,23 @@ class MimoRequest:
                 return
             target = self._target(account)
             if target is None:
-                self._release()  # before the host runs: it is not our request
+                await self._release()  # before the host runs: it is not our request
                 await mw.app(self.scope, self._replay_receive(), self._send)
                 return
             await self._serve(target)
         finally:
-            self._release()
+            await self._release()
 
-    def _release(self) -> None:
+    async def _release(self) -> None:
+        """Give the lease back; when `release()` returns an awaitable (a shared pool telling its
+        store), wait for it, shielded and bounded, so that neither a disconnect nor a shutdown
+        leaves the slot held until it expires."""
         lease, self.lease = self.lease, None
         if lease is not None:
-            lease.release()
+            result = lease.release()
+            if result is not None and inspect.isawaitable(result):
+                with anyio.move_on_after(_RELEASE_WAIT, shield=True):
+                    await result
 
     async def _read_body(self, headers: Any) -> bytes | None:
         cap = self.mw.max_body_size
@@ -242,14 +249,14 @@ class MimoRequest:
         if attempt >= self.mw.max_attempts or self.mw.resolver is None:
             return None
         self.tried = self.tried | {failed.name}
-        self._release()
+        await self._release()
         await anyio.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
         try:
             account = await self._resolve()
         except OpenAIError:
             return None
         if account is None or not account.is_mimo or account.name in self.tried:
-            self._release()
+            await self._release()
             return None
         return account
 

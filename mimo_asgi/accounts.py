@@ -112,11 +112,13 @@ class RouteRequest:
 
 @runtime_checkable
 class Lease(Protocol):
-    """An account held for one request; `release()` is called exactly once by the middleware."""
+    """An account held for one request; `release()` is called exactly once by the middleware.
+    It may return an awaitable (the release still in progress), which the middleware awaits,
+    shielded from cancellation, for up to 5 s."""
 
     account: Account
 
-    def release(self) -> None: ...
+    def release(self) -> Awaitable[None] | None: ...
 
 
 ResolveResult = Union[Lease, Account, None]

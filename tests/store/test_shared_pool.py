@@ -278,29 +278,12 @@ async def test_redis_down(dead_redis_url):
 
 # -- two workers on one Redis, in front of one fake MiMo ---------------------------------------
 
-def _closing(app, pool):
-    """`app`, closing `pool` when the server shuts down (as a host's lifespan would)."""
-
-    async def wrapped(scope, receive, send):
-        if scope["type"] != "lifespan":
-            return await app(scope, receive, send)
-
-        async def on_send(message):
-            if message["type"] == "lifespan.shutdown.complete":
-                await pool.aclose()
-            await send(message)
-
-        await app(scope, receive, on_send)
-
-    return wrapped
-
-
 @contextlib.contextmanager
 def worker(accts, leases_url, prefix, **options):
     """One worker: its own middleware, pool and Redis connections, under uvicorn in its own thread."""
     pool = SharedAccountPool(accts, RedisLeases(leases_url, prefix))
     mw = MimoMiddleware(host_app(), resolver=pool, api_key=None, seal_key="shared-secret", **options)
-    with serve_in_thread(_closing(mw, pool)) as url:
+    with serve_in_thread(mw) as url:  # the middleware closes the pool on lifespan shutdown
         yield url
 
 
