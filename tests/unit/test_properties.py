@@ -291,9 +291,10 @@ def _texts(chunks: list[dict[str, Any]], style: str) -> list[str]:
     return out
 
 
-def _drive_chat(stream: ChatStream, reads: list[bytes], *, fast: bool) -> tuple[bytes, int]:
-    """What `_relay._pump` does with a Chat stream: whole events offered to `forward` (if `fast`),
-    the rest to the decoder and `feed`. Returns the output and the events forwarded."""
+def _drive(reads: list[bytes], stream: Any, encode: Any, *, fast: bool) -> tuple[bytes, int]:
+    """What `_relay._pump` does with a stream translator: whole events offered to `forward` (if
+    `fast`), the rest decoded, parsed and given to `feed` (its output through `encode`); a line
+    that is not JSON fails the stream, as the relay does. Returns the bytes and the events forwarded."""
     decoder = SSEDecoder()
     out, forwarded = b"", 0
     for raw in reads:
@@ -302,10 +303,17 @@ def _drive_chat(stream: ChatStream, reads: list[bytes], *, fast: bool) -> tuple[
             raw = decoder.offer(raw, stream.forward, parts)
             out += b"".join(parts)
             forwarded += len(parts)
-        for event in decoder.feed(raw):
-            if event.data != "[DONE]":
-                out += stream.feed(orjson.loads(event.data))
-    return out + stream.finish(saw_done=True), forwarded
+        try:
+            for event in decoder.feed(raw):
+                if event.data != "[DONE]":
+                    out += encode(stream.feed(orjson.loads(event.data)))
+        except orjson.JSONDecodeError:
+            out += encode(stream.fail(OpenAIError(502, "not JSON", code="stream_truncated")))
+    return out + encode(stream.finish(saw_done=True)), forwarded
+
+
+def _drive_chat(stream: ChatStream, reads: list[bytes], *, fast: bool) -> tuple[bytes, int]:
+    return _drive(reads, stream, lambda out: out, fast=fast)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -370,21 +378,9 @@ def _drive_responses(reads: list[bytes], *, fast: bool) -> tuple[list[Any], dict
     with mock.patch.object(ro, "new_id", lambda prefix: f"{prefix}_{next(counter)}"):
         stream = ResponsesStream({"model": "gpt-5.5", "input": "hi"}, response_id="resp_p", model="gpt-5.5",
                                  tool_map={}, sealer=None, include_encrypted=False, created_at=1795475624)
-        decoder = SSEDecoder()
-        out, forwarded = encode_events(stream.start()), 0
-        for raw in reads:
-            if fast:
-                parts: list[bytes] = []
-                raw = decoder.offer(raw, stream.forward, parts)
-                out += b"".join(parts)
-                forwarded += len(parts)
-            try:
-                for event in decoder.feed(raw):
-                    if event.data != "[DONE]":
-                        out += encode_events(stream.feed(orjson.loads(event.data)))
-            except orjson.JSONDecodeError:  # as the relay ends it
-                out += encode_events(stream.fail(OpenAIError(502, "not JSON", code="stream_truncated")))
-        out += encode_events(stream.finish(saw_done=True))
+        start = encode_events(stream.start())
+        out, forwarded = _drive(reads, stream, encode_events, fast=fast)
+        out = start + out
     decoder = SSEDecoder()
     events = [(e.event, orjson.loads(e.data)) for e in decoder.feed(out) + decoder.close()]
     for _, data in events:  # the clock, not the translation
