@@ -7,10 +7,9 @@ from typing import Any
 
 from .._sse import DONE, encode_data
 from . import _plain
-
-_END_LEN = len(_plain.END)
 from .errors import OpenAIError, from_stream_error, stream_truncated
 
+_END_LEN = len(_plain.END)
 
 
 class ChatStream:
@@ -53,7 +52,8 @@ class ChatStream:
                 self._note(choice)
             if self._envelope is None:
                 self._envelope = _plain.envelope(chunk, upstream_model)
-                self._client_envelope = _plain.envelope(chunk, self._model) or b""
+                if self._envelope is not None:
+                    self._client_envelope = _plain.envelope(chunk, self._model) or b""
         elif usage and not self._include_usage:
             return b""  # the trailing usage-only chunk the client did not ask for
         if not self._include_usage and "usage" in chunk:

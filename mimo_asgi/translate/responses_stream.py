@@ -160,13 +160,12 @@ class ResponsesStream:
         if item is None or self._response is not None or start > end or _ESCAPED.search(raw, start, end):
             return None
         text = raw[start:end]
+        if not text:  # `feed` emits nothing for an empty delta
+            return b""
         try:
             item.parts.append(text.decode())
         except UnicodeDecodeError:
             return None
-        if not text:
-            item.parts.pop()
-            return b""
         self._seq += 1
         return template % (self._seq - 1, item.item_id.encode(), item.output_index, text)
 
