@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
 import zstandard
 
 from . import _json
@@ -101,6 +102,23 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any], str]:
     if not isinstance(model, str) or not model.strip():
         raise errors.invalid_request("`model` must be a non-empty string.", param="model")
     return body, model
+
+
+class _Model(msgspec.Struct):
+    model: object = None
+
+
+_model_decoder = msgspec.json.Decoder(_Model)
+
+
+def model_of(raw: bytes) -> str | None:
+    """The `model` string of a JSON object body, or None when `raw` is not one (then
+    `parse_body` says why). Validates all of `raw` but builds no object but this one."""
+    try:
+        model = _model_decoder.decode(raw).model
+    except msgspec.DecodeError:
+        return None
+    return model if isinstance(model, str) and model.strip() else None
 
 
 def check_limits(body: dict[str, Any], max_items: int, max_depth: int) -> None:

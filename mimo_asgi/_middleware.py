@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._models import is_mimo_model
 from ._model_list import MODELS_PATHS, ModelList, serve_models
-from ._responder import MimoRequest
+from ._responder import handle
 from ._stored_routes import serve_stored, stored_target
 from ._seal import ReasoningSealer
 from ._upstream import Timeouts, UpstreamClient
@@ -26,6 +27,7 @@ DEFAULT_RESPONSES_PATHS = ("/v1/responses", "/responses")
 DEFAULT_CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
 _FROM_ENV: Any = object()
+_MAX_REMEMBERED = 1024  # model names whose routing decision is kept
 
 
 class MimoMiddleware:
@@ -97,6 +99,9 @@ class MimoMiddleware:
         # With neither a resolver nor an env key no request can ever be MiMo's: inspected POSTs
         # then pass straight to the host, their bodies unread (nothing to peek at or replay).
         self.can_route = self.resolver is not None or self.env_account is not None
+        # Built-in routing (the accounts= pool, the env key) decides on the model name alone.
+        self.routes_by_model = self.resolver is None or self.resolver is self.pool
+        self._declined: dict[str, bool] = {}
         responses_paths = tuple(responses_paths)
         self.routes = {p: "responses" for p in responses_paths} | {p: "chat" for p in chat_paths}
         self.store: ResponseStore | None = open_store(store) if isinstance(store, str) else store
@@ -128,10 +133,17 @@ class MimoMiddleware:
             web_search = WebSearch(provider) if provider is not None else None
         self.web_search: WebSearch | None = web_search or None
 
-    def pool_declines(self, model: str) -> bool:
-        """True when the resolver is the `accounts=` pool and no account of it serves `model`:
-        the pool would answer None whatever else the request holds."""
-        return self.pool is not None and self.resolver is self.pool and not self.pool.serves(model)
+    def declines(self, model: str) -> bool:
+        """With built-in routing: True when no route serves `model` (neither an account of the
+        pool nor the env key); remembered per name, as clients send few distinct names."""
+        declined = self._declined.get(model)
+        if declined is None:
+            declined = not ((self.pool is not None and self.pool.serves(model)) or
+                            (self.env_account is not None and is_mimo_model(model)))
+            if len(self._declined) >= _MAX_REMEMBERED:
+                self._declined.clear()
+            self._declined[model] = declined
+        return declined
 
     def _sealer(self, seal_key: Any, accounts: Sequence[Account] | None) -> ReasoningSealer:
         if seal_key is None:
@@ -151,7 +163,7 @@ class MimoMiddleware:
             if scope["method"] == "POST":
                 route = self.routes.get(scope["path"])
                 if route is not None and self.can_route:
-                    await MimoRequest(self, route, scope, receive, send).run()
+                    await handle(self, route, scope, receive, send)
                     return
             elif scope["method"] == "GET" and self.list_models and scope["path"] in MODELS_PATHS:
                 await serve_models(self, scope, receive, send)

@@ -35,6 +35,43 @@ _SSE_HEADERS = [
 ]
 
 
+async def handle(mw: MimoMiddleware, route: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """An inspected request. With built-in routing (the decision needs only the model) a body
+    that came in one message is skimmed for its model (the JSON validated, no objects built)
+    and, when no route serves it, handed to the host without anything else: no full parse, no
+    per-request object. An encoded body is not JSON as sent, so it takes the long way."""
+    if mw.routes_by_model and not _declared_too_large(scope.get("headers", ()), mw.max_body_size):
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body = message.get("body", b"")
+            if len(body) <= mw.max_body_size:
+                model = _decode.model_of(body)
+                if model is not None and mw.declines(model):
+                    await mw.app(scope, replay([message], receive), send)
+                    return
+        receive = replay([message], receive)
+    await MimoRequest(mw, route, scope, receive, send).run()
+
+
+def _declared_too_large(headers: Any, cap: int) -> bool:
+    for name, value in headers:
+        if name == b"content-length":
+            return value.isdigit() and int(value) > cap
+    return False
+
+
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` preceded by the messages already read from it, in their original chunking."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
+
+
 class MimoRequest:
     """Per-request state; the middleware itself holds none.
 
@@ -76,20 +113,21 @@ class MimoRequest:
 
     async def run(self) -> None:
         headers = self.scope.get("headers", ())
+        mw = self.mw
         try:
             raw = await self._read_body(headers)
             if raw is None:  # the client left before the body was complete
                 return
-            raw = _decode.decode_body(raw, _decode.content_encoding(headers), max_size=self.mw.max_body_size)
+            raw = _decode.decode_body(raw, _decode.content_encoding(headers), max_size=mw.max_body_size)
             self.body, self.model = _decode.parse_body(raw)
         except OpenAIError as err:
             await self.send_error(err)
             return
-        mw = self.mw
         try:
             try:
-                # No coroutine for the pass-through answer the pool would give anyway.
-                account = None if mw.pool_declines(self.model) else await self._resolve()
+                # No coroutine for the pass-through answer built-in routing gives anyway.
+                declined = mw.routes_by_model and mw.declines(self.model)
+                account = None if declined else await self._resolve()
             except OpenAIError as err:
                 await self.send_error(err)
                 return
@@ -115,9 +153,8 @@ class MimoRequest:
 
     async def _read_body(self, headers: Any) -> bytes | None:
         cap = self.mw.max_body_size
-        for name, value in headers:
-            if name == b"content-length" and value.isdigit() and int(value) > cap:
-                raise _too_large(cap)
+        if _declared_too_large(headers, cap):  # refused before a byte is read
+            raise _too_large(cap)
         parts: list[bytes] = []
         size = 0
         while True:
@@ -132,18 +169,10 @@ class MimoRequest:
                 raise _too_large(cap)
             parts.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(parts)
+                return b"".join(parts)  # one part: that part itself, not a copy
 
     def _replay_receive(self) -> Receive:
-        """Hand the host the exact messages we read, in their original chunking, then the real stream."""
-        pending = list(self.messages)
-
-        async def receive() -> Message:
-            if pending:
-                return pending.pop(0)
-            return await self.receive()
-
-        return receive
+        return replay(self.messages, self.receive)
 
     @property
     def headers(self) -> dict[str, str]:

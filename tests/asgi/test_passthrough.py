@@ -150,3 +150,60 @@ async def test_non_mimo_account_from_resolver_passes_through_and_releases():
     assert (await comm.receive_output(1))["status"] == 200
     await comm.wait(1)
     assert released == [1]
+
+
+def pooled(host, upstream_calls):
+    """The built-in pool (one MiMo account for `gpt-5*`) with an upstream that records and fails."""
+    import httpx
+
+    def handler(request):
+        upstream_calls.append(request)
+        return httpx.Response(500, json={"error": {"message": "down"}})
+
+    account = Account("mimo-1", "tp-test", base_url="http://mimo.test/v1", upstream="mimo", models={"gpt-5*": "mimo-v2.5-pro"})
+    return MimoMiddleware(host, accounts=[account], api_key=None, seal_key="k", transport=httpx.MockTransport(handler))
+
+
+async def test_pool_hands_the_host_a_non_mimo_body_as_the_same_message_and_holds_no_lease():
+    host, calls = RecordingHost(), []
+    mw = pooled(host, calls)
+    message = {"type": "http.request", "body": b'{"input": "hi", "model": "claude-3", "stream": true}'}
+    comm = ApplicationCommunicator(mw, http_scope())
+    await comm.send_input(message)
+    assert (await comm.receive_output(1))["status"] == 200
+    assert host.received == [message]
+    assert mw.pool.in_flight() == 0 and calls == []
+
+
+@pytest.mark.parametrize("body", [b'{"model": "\\u0047PT-5.1", "input": "hi"}',  # escaped, upper case
+                                  b'{"input": "hi", "model": " gpt-5.1 "}',
+                                  b'{"model": "claude-3", "input": "hi", "model": "gpt-5.1"}'])  # the last one wins
+async def test_pool_reads_the_model_the_way_the_full_parse_does(body):
+    host, calls = RecordingHost(), []
+    comm = ApplicationCommunicator(pooled(host, calls), http_scope())
+    await comm.send_input({"type": "http.request", "body": body})
+    assert (await comm.receive_output(1))["status"] == 502  # MiMo's route was taken, and MiMo failed
+    await comm.wait(1)
+    assert host.received == [] and len(calls) == 1
+
+
+@pytest.mark.parametrize(("body", "code"), [(b'{"model": "claude-3", "input": [}', "invalid_json"),
+                                            (b'{"model": "claude-3"} trailing', "invalid_json"),
+                                            (b'{"model": ["claude-3"]}', None)])
+async def test_pool_still_refuses_a_malformed_body_whatever_model_it_names(body, code):
+    import json
+
+    host, calls = RecordingHost(), []
+    comm = ApplicationCommunicator(pooled(host, calls), http_scope())
+    await comm.send_input({"type": "http.request", "body": body})
+    assert (await comm.receive_output(1))["status"] == 400
+    assert json.loads((await comm.receive_output(1))["body"])["error"]["code"] == code
+    assert host.received == [] and calls == []
+
+
+def test_routing_decisions_are_remembered_within_a_bound():
+    mw = pooled(RecordingHost(), [])
+    names = [f"claude-{i}" for i in range(3000)]
+    assert all(mw.declines(name) for name in names)
+    assert not mw.declines("gpt-5.1") and not mw.declines("mimo-v2-flash") and not mw.declines("GPT-5")
+    assert len(mw._declined) <= 1024

@@ -274,3 +274,19 @@ def test_content_encoding_joins_repeated_headers():
     assert content_encoding(headers) == "gzip, zstd"
     assert content_encoding([(b"content-type", b"application/json")]) is None
     assert codings(content_encoding(headers)) == ["gzip", "zstd"]
+
+
+@pytest.mark.parametrize(("raw", "model"), [
+    (b'{"model": "gpt-5"}', "gpt-5"),
+    (b'{"input": [{"model": "nested"}], "model": "top"}', "top"),  # only the top-level key
+    (b'{"model": "\\u006dimo-v2-flash"}', "mimo-v2-flash"),
+    (b'{"model": "a", "model": "b"}', "b"),  # as orjson: the last duplicate wins
+    (b'{"model": "  "}', None), (b'{"model": 5}', None), (b'{"input": "x"}', None),
+    (b'["model"]', None), (b'{"model": "x"', None), (b'{"model": "x"} {}', None), (b"\x1f\x8b\x08", None), (b"", None),
+])
+def test_model_of_reads_only_a_valid_object_s_model(raw, model):
+    from mimo_asgi._decode import model_of, parse_body
+
+    assert model_of(raw) == model
+    if model is not None:
+        assert parse_body(raw)[1] == model  # the skim agrees with the full parse
