@@ -3,7 +3,7 @@
 Unless `--no-venv` is given (or it already runs there), it first makes sure the benchmark's
 own venv exists (`benchmarks/.venv`: benchmarks/requirements.txt + this project, editable;
 created and installed once, reinstalled when requirements.txt changes) and re-runs itself
-inside it, so LiteLLM and msgspec never touch the project's environment.
+inside it, so LiteLLM never touches the project's environment.
 `--quick` takes about 2 minutes, the full run about 6.
 """
 
