@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._responder import MimoRequest
 
 logger = logging.getLogger("mimo_asgi")
+_LF = 0x0A
 
 
 class _Machine(Protocol):
@@ -91,7 +92,9 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
     What one upstream read yields goes out as one write: a burst of events costs the client
     socket one send, as it would through a byte relay, and waits for nothing that has not arrived.
     Whole plain delta events are answered from their bytes by `machine.forward` (see
-    translate/_plain.py); the decoder and `feed` get the rest."""
+    translate/_plain.py); the decoder and `feed` get the rest. MiMo's usual read, one event
+    (maybe followed by the start of the next, kept in `held` while the decoder holds nothing),
+    goes straight to `forward`; anything else through `decoder.offer`, then `feed`."""
     out: list[bytes] = []
     saw_done = False
     loads = _json.loads
@@ -119,21 +122,44 @@ async def _pump(req: MimoRequest, response: httpx.Response, machine: _Machine, s
     try:
         decoder = SSEDecoder()
         chunks = response.aiter_bytes()
+        idle = True  # the decoder holds nothing: a read may be one whole plain event
+        held = b""  # while idle, the start of the next event's line (a read cut mid-event)
+        send, monotonic = req.send, time.monotonic
         try:
             async for raw in chunks:
-                raw = decoder.offer(raw, forward, out)
-                if raw and take(decoder.feed(raw)):
-                    if saw_done:
-                        await _drain(chunks)
-                    break
-                if out:
+                data = None
+                if idle:  # one whole event, maybe followed by the start of the next one's line
+                    if held:
+                        raw, held = held + raw, b""
+                    end = raw.find(b"\n") + 2  # one byte: memchr
+                    if end == len(raw):
+                        data = forward(raw)
+                    elif 1 < end < len(raw) and raw[end - 1] == _LF and raw.find(b"\n", end) < 0 \
+                            and raw.find(b"\r", end) < 0:
+                        data = forward(raw[:end])
+                        if data is not None:
+                            held = raw[end:]
+                if data is None:
+                    raw = decoder.offer(raw, forward, out)
+                    if raw and take(decoder.feed(raw)):
+                        if saw_done:
+                            await _drain(chunks)
+                        break
+                    idle = decoder.idle()
+                    if not out:
+                        continue
                     data = out[0] if len(out) == 1 else b"".join(out)
                     out.clear()
-                    if req.committed:  # what emit() then does, without computing `content`
-                        await req.send_body(data)
-                    else:
-                        await req.emit(data, content=machine.emitted_content)
+                elif not data:
+                    continue
+                if req.committed and req.ttfb is not None:  # what emit() would do, inlined: per read
+                    req.last_sent = monotonic()
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                else:
+                    await req.emit(data, content=machine.emitted_content)
             else:
+                if held:
+                    decoder.feed(held)  # held, as the decoder would have: an unended last line
                 take(decoder.close())
         except _json.JSONDecodeError:
             return _joined(out, machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON")))

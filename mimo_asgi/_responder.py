@@ -105,7 +105,7 @@ class MimoRequest:
         self.route = route
         self.scope = scope
         self.receive = receive
-        self._send = send
+        self.send = send
         self.messages: list[Message] = []
         self.t0 = time.perf_counter()
 
@@ -134,7 +134,7 @@ class MimoRequest:
             target = self._target(account)
             if target is None:
                 await self._release()  # before the host runs: it is not our request
-                await mw.app(self.scope, self._replay_receive(), self._send)
+                await mw.app(self.scope, self._replay_receive(), self.send)
                 return
             await self._serve(target)
         finally:
@@ -311,10 +311,10 @@ class MimoRequest:
         self.status = status
         self.started = True
         self.ttfb = self.ttfb or time.perf_counter() - self.t0
-        await self._send({"type": "http.response.start", "status": status,
+        await self.send({"type": "http.response.start", "status": status,
                           "headers": _JSON_HEADERS + headers + [(b"content-length", str(len(payload)).encode())]})
         self.complete = True
-        await self._send({"type": "http.response.body", "body": payload})
+        await self.send({"type": "http.response.body", "body": payload})
 
     async def emit(self, data: bytes, *, content: bool) -> None:
         """Stream bytes to the client. Until the first content they are held back, so that a
@@ -348,7 +348,7 @@ class MimoRequest:
             if not self.started:
                 self.started = True
                 self.status = 200
-                await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+                await self.send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
             while self._held:
                 held = b"".join(self._held)
                 self._held.clear()
@@ -365,14 +365,14 @@ class MimoRequest:
             await self.emit(tail, content=True)
             tail = b""
         self.complete = True
-        await self._send({"type": "http.response.body", "body": tail, "more_body": False})
+        await self.send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def send_body(self, data: bytes) -> None:
         """Send stream bytes now; only `commit` and a committed stream may (anything else: `emit`)."""
         self.last_sent = time.monotonic()
         if self.ttfb is None:
             self.ttfb = time.perf_counter() - self.t0
-        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def ticker(self, cancel: anyio.CancelScope) -> None:
         """Beside a live stream: ends the hold-back after the first-byte timeout at the latest,

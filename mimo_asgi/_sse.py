@@ -93,27 +93,47 @@ class SSEDecoder:
             self._hold(last)
         return self._lines(lines)
 
+    def idle(self) -> bool:
+        """Nothing held: the next bytes start a line outside any event."""
+        return not (self._tail or self._data or self._event is not None or self._skip_lf)
+
     def offer(self, data: bytes, handle: Callable[[bytes], bytes | None], out: list[bytes]) -> bytes:
         """Offer the whole events at the start of `data` (held bytes included), each as its raw
         `...\n\n` bytes, to `handle`, which answers its output (appended to `out` unless empty)
         or None to stop; returns what is left, for `feed`. Only when the decoder holds no more
-        than the start of a line outside any event: otherwise all of `data` is left."""
-        if self._data or self._event is not None or self._skip_lf:
+        than the start of a line outside any event, and `data` has no CR: otherwise all of
+        `data` is left. What is left of a single unfinished line is held here (b"" returned),
+        exactly as `feed` would hold it."""
+        if self._data or self._event is not None or self._skip_lf or _CR in data:
             return data
+        if _LF not in data:  # inside a line: held as `feed` would hold it, without re-joining
+            if data:
+                self._hold(data)
+            return b""
         tail = self._tail
         if tail:
             data = b"".join((*tail, data))
             tail.clear()
             self._tail_len = 0
-        pos = 0
-        while (end := data.find(b"\n\n", pos) + 2) > 1:
-            part = handle(data[pos:end] if pos or end != len(data) else data)
+        pos = line = 0  # the next event's start; where to look for its blank line
+        size = len(data)
+        while (lf := data.find(b"\n", line)) >= 0 and lf + 1 < size:  # one byte: memchr, unlike b"\n\n"
+            line = lf + 1
+            if data[line] != _LF:  # the end of a line inside the event
+                continue
+            end = line + 1
+            part = handle(data[pos:end] if pos or end != size else data)
             if part is None:
-                break
+                return data[pos:] if pos else data
             if part:
                 out.append(part)
-            pos = end
-        return data[pos:] if pos else data
+            pos = line = end
+        rest = data[pos:] if pos else data
+        if _LF in rest:
+            return rest
+        if rest:  # the start of the next event's line: held here, `feed` has nothing to do
+            self._hold(rest)
+        return b""
 
     def _hold(self, part: bytes) -> list[SSEEvent]:
         self._tail.append(part)

@@ -14,7 +14,9 @@ from typing import Any
 from .. import _json
 
 END = b'},"finish_reason":null}]}\n\n'
-CONTROL = re.compile(rb"[\x00-\x1f]")  # never inside JSON strings; a line break would split the event
+# In a delta's bytes, what `forward` leaves to `feed`: a control byte (never inside JSON strings;
+# a line break would split the event) or a member `feed` acts on. One search: cheaper than four.
+NOT_PLAIN = re.compile(rb'[\x00-\x1f]|"(?:finish_reason"|usage"|error)')
 _ENVELOPE_KEYS = ["id", "object", "created", "model", "choices"]
 
 

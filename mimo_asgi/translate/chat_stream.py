@@ -20,7 +20,7 @@ class ChatStream:
     """
 
     __slots__ = ("_model", "_include_usage", "_secrets", "usage", "finish_reason", "done", "emitted_content",
-                 "_envelope", "_client_envelope")
+                 "_learnt", "_envelope", "_client_envelope")
 
     def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = ()) -> None:
         self._model = model
@@ -30,7 +30,8 @@ class ChatStream:
         self.finish_reason: str | None = None
         self.done = False
         self.emitted_content = False
-        self._envelope: bytes | None = None  # see forward
+        self._learnt: bytes | None = None  # MiMo's envelope, learnt from a parsed chunk
+        self._envelope: bytes | None = None  # the same, once forward may use it (see there)
         self._client_envelope = b""
 
     def feed(self, chunk: dict) -> bytes:
@@ -50,10 +51,12 @@ class ChatStream:
         if choices:
             for choice in choices:
                 self._note(choice)
-            if self._envelope is None:
-                self._envelope = _plain.envelope(chunk, upstream_model)
-                if self._envelope is not None:
+            if self._learnt is None:
+                self._learnt = _plain.envelope(chunk, upstream_model)
+                if self._learnt is not None:
                     self._client_envelope = _plain.envelope(chunk, self._model) or b""
+            if self.emitted_content:
+                self._envelope = self._learnt
         elif usage and not self._include_usage:
             return b""  # the trailing usage-only chunk the client did not ask for
         if not self._include_usage and "usage" in chunk:
@@ -69,14 +72,11 @@ class ChatStream:
         it was learnt from), one delta, a null finish reason, and no line break, finish reason,
         usage or error in between: a chunk whose only effect in `feed` would be the model name.
         Its envelope is swapped for the client's; the delta goes out as MiMo wrote it."""
-        envelope = self._envelope
-        if envelope is None or not self.emitted_content or self.done or not raw.startswith(envelope) \
-                or not raw.endswith(_plain.END):
+        envelope = self._envelope  # None before the first content and after the terminal
+        if envelope is None or not raw.startswith(envelope) or not raw.endswith(_plain.END):
             return None
-        start, end = len(envelope), len(raw) - _END_LEN
-        if _plain.CONTROL.search(raw, start, end) or raw.find(b'"finish_reason"', start, end) >= 0 \
-                or raw.find(b'"usage"', start, end) >= 0 or raw.find(b'"error', start, end) >= 0 \
-                or not _plain.is_utf8(raw):
+        start = len(envelope)
+        if _plain.NOT_PLAIN.search(raw, start, len(raw) - _END_LEN) or not (raw.isascii() or _plain.is_utf8(raw)):
             return None
         return self._client_envelope + raw[start:]
 
@@ -96,13 +96,13 @@ class ChatStream:
             return b""
         if self.finish_reason is None and not saw_done:
             return self.fail(stream_truncated("the upstream closed the stream without a finish_reason"))
-        self.done = True
+        self.done, self._envelope = True, None
         return DONE
 
     def fail(self, error: OpenAIError) -> bytes:
         if self.done:
             return b""
-        self.done = True
+        self.done, self._envelope = True, None
         return encode_data(error.body()) + DONE
 
 

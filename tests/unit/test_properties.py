@@ -20,10 +20,12 @@ from unittest import mock
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mimo_asgi import _relay
 from mimo_asgi._sse import SSEDecoder, encode_events
 from mimo_asgi.translate import _response_object as ro
 from mimo_asgi._seal import ReasoningSealer
@@ -291,29 +293,57 @@ def _texts(chunks: list[dict[str, Any]], style: str) -> list[str]:
     return out
 
 
-def _drive(reads: list[bytes], stream: Any, encode: Any, *, fast: bool) -> tuple[bytes, int]:
-    """What `_relay._pump` does with a stream translator: whole events offered to `forward` (if
-    `fast`), the rest decoded, parsed and given to `feed` (its output through `encode`); a line
-    that is not JSON fails the stream, as the relay does. Returns the bytes and the events forwarded."""
-    decoder = SSEDecoder()
-    out, forwarded = b"", 0
-    for raw in reads:
-        if fast:
-            parts: list[bytes] = []
-            raw = decoder.offer(raw, stream.forward, parts)
-            out += b"".join(parts)
-            forwarded += len(parts)
-        try:
-            for event in decoder.feed(raw):
-                if event.data != "[DONE]":
-                    out += encode(stream.feed(orjson.loads(event.data)))
-        except orjson.JSONDecodeError:
-            out += encode(stream.fail(OpenAIError(502, "not JSON", code="stream_truncated")))
-    return out + encode(stream.finish(saw_done=True)), forwarded
+class _Committed:
+    """What `_relay._pump` uses of a MimoRequest, for a stream already committed: the bytes sent."""
+
+    committed = started = True
+    ttfb, last_sent = 0.0, 0.0
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message["body"])
+
+    async def emit(self, data: bytes, *, content: bool) -> None:
+        self.sent.append(data)
+
+
+class _Upstream:
+    def __init__(self, reads: list[bytes]) -> None:
+        self.reads = reads
+
+    async def aiter_bytes(self) -> Any:
+        for read in self.reads:
+            yield read
+
+
+class _Counted:
+    """A stream translator whose `forward` is counted, or refused (fast=False: `feed` alone)."""
+
+    def __init__(self, machine: Any, fast: bool) -> None:
+        self.machine, self.fast, self.forwarded = machine, fast, 0
+        self.feed, self.finish, self.fail = machine.feed, machine.finish, machine.fail
+
+    done = property(lambda self: self.machine.done)
+    emitted_content = property(lambda self: self.machine.emitted_content)
+
+    def forward(self, raw: bytes) -> bytes | None:
+        out = self.machine.forward(raw) if self.fast else None
+        self.forwarded += out is not None
+        return out
+
+
+def _drive(reads: list[bytes], machine: Any, *, fast: bool) -> tuple[bytes, int]:
+    """The relay's own pump (`_relay._pump`) over `reads`, with `forward` allowed or not: the
+    bytes it sends and returns, and the events `forward` answered."""
+    counted, req = _Counted(machine, fast), _Committed()
+    tail = anyio.run(_relay._pump, req, _Upstream(reads), counted, ())
+    return b"".join(req.sent) + tail, counted.forwarded
 
 
 def _drive_chat(stream: ChatStream, reads: list[bytes], *, fast: bool) -> tuple[bytes, int]:
-    return _drive(reads, stream, lambda out: out, fast=fast)
+    return _drive(reads, stream, fast=fast)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -371,6 +401,43 @@ def test_chat_forward_takes_mimos_plain_deltas_after_the_first_content() -> None
     assert stream.forward(later + later) is None  # two events in one read: the decoder's job
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["content", "reasoning_content"]),
+                          st.text(alphabet='ab "\\\n{}]é你', min_size=1, max_size=6)), min_size=1, max_size=25),
+       st.dictionaries(st.integers(0, 30), st.integers(1, 400)), st.booleans())
+def test_plain_deltas_in_reads_cut_as_mimos_are_all_forwarded_and_change_nothing(
+        deltas: list[tuple[str, str]], cut_into_next: dict[int, int], unended: bool) -> None:
+    """MiMo's reads: whole events, some cut a few bytes into the next one (read i = event i +
+    the start of event i+1, read i+1 = the rest). Every plain delta after the first content
+    goes out through `forward` (the cut ones too), and the answer is the one `feed` alone gives,
+    also when the stream ends on a `[DONE]` line without its blank line, in the last event's read."""
+    chunks = [_delta_chunk({"role": "assistant", "content": ""}), *(_delta_chunk({k: t}) for k, t in deltas)]
+    if not unended:  # else the stream ends right after a plain delta, with the `[DONE]` in its read
+        chunks += [_delta_chunk({}, finish="stop"), {**_delta_chunk({}), "choices": [],
+                                                    "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}]
+    events = [b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+    points, end = [], 0
+    for i, event in enumerate(events):
+        end += len(event)
+        if i + 1 < len(events) and i in cut_into_next:
+            points.append(end + cut_into_next[i] % len(events[i + 1]))
+        elif i + 1 < len(events):
+            points.append(end)
+    if unended:
+        events[-1] = b"data: [DONE]"
+        points[-1] = len(b"".join(events))
+    body = b"".join(events)
+    reads = [body[a:b] for a, b in zip([0, *points], [*points, len(body)]) if b > a]
+    plain = ChatStream(model="my-alias", include_usage=True)
+    fast = ChatStream(model="my-alias", include_usage=True)
+    expected, _ = _drive_chat(plain, reads, fast=False)
+    got, forwarded = _drive_chat(fast, reads, fast=True)
+    assert _chat_out(got) == _chat_out(expected)
+    assert (fast.usage, fast.finish_reason) == (plain.usage, plain.finish_reason)
+    assert forwarded == len(deltas) - 1
+    assert _drive_responses(reads, fast=True)[:2] == _drive_responses(reads, fast=False)[:2]
+
+
 def _drive_responses(reads: list[bytes], *, fast: bool) -> tuple[list[Any], dict[str, Any], int]:
     """What `_relay._pump` does with a Responses stream (ids made deterministic, nothing sealed):
     the client's events, the final response and the reads `forward` answered."""
@@ -379,7 +446,7 @@ def _drive_responses(reads: list[bytes], *, fast: bool) -> tuple[list[Any], dict
         stream = ResponsesStream({"model": "gpt-5.5", "input": "hi"}, response_id="resp_p", model="gpt-5.5",
                                  tool_map={}, sealer=None, include_encrypted=False, created_at=1795475624)
         start = encode_events(stream.start())
-        out, forwarded = _drive(reads, stream, encode_events, fast=fast)
+        out, forwarded = _drive(reads, _relay._EncodedEvents(stream, encode=True), fast=fast)
         out = start + out
     decoder = SSEDecoder()
     events = [(e.event, orjson.loads(e.data)) for e in decoder.feed(out) + decoder.close()]
