@@ -1,4 +1,4 @@
-"""The MiMo client: one pooled httpx.AsyncClient per middleware, timeouts, error bodies."""
+"""The MiMo client: one pooled httpx transport (and AsyncClient) per middleware, timeouts, error bodies."""
 
 from __future__ import annotations
 
@@ -41,21 +41,33 @@ class UpstreamClient:
         self._max_connections = max_connections
         self.max_response_bytes = max_response_bytes
         self._client: httpx.AsyncClient | None = None
+        self._urls: dict[str, httpx.URL] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
         """Created lazily, inside the running event loop."""
         if self._client is None:
             t = self.timeouts
+            if self._transport is None:
+                limits = httpx.Limits(max_connections=self._max_connections,
+                                      max_keepalive_connections=self._max_connections)
+                self._transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
             self._client = httpx.AsyncClient(
                 transport=self._transport,
                 timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.connect, pool=t.connect),
-                limits=httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=self._max_connections),
                 headers={"user-agent": USER_AGENT},
                 follow_redirects=False,
                 trust_env=False,
             )
         return self._client
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The connection pool the client sends through (made with it)."""
+        if self._client is None:
+            self._client = self.client
+        assert self._transport is not None
+        return self._transport
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -73,18 +85,25 @@ class UpstreamClient:
         """
         headers = {
             **extra_headers,
+            "user-agent": USER_AGENT,
             "authorization": f"Bearer {account.key}",
             "content-type": "application/json",
             "accept": "text/event-stream" if body.get("stream") else "application/json",
         }
         t = self.timeouts
-        request = self.client.build_request(
-            "POST", account.chat_url, content=_json.dumps(body), headers=headers,
-            # a non-stream answer comes with its headers only when it is complete
-            timeout=httpx.Timeout(connect=t.connect, read=t.first_byte if body.get("stream") else max(t.first_byte, t.idle),
-                                  write=t.connect, pool=t.connect))
+        url = self._urls.get(account.chat_url)
+        if url is None:
+            url = self._urls[account.chat_url] = httpx.URL(account.chat_url)
+        # a non-stream answer comes with its headers only when it is complete
+        read = t.first_byte if body.get("stream") else max(t.first_byte, t.idle)
+        request = httpx.Request("POST", url, content=_json.dumps(body), headers=headers, extensions={
+            "timeout": {"connect": t.connect, "read": read, "write": t.connect, "pool": t.connect}})
         try:
-            response = await self.client.send(request, stream=True)
+            # Straight to the client's transport (its connection pool): none of the client's
+            # cookie jar (no cookie of one account's answer goes out with another's request),
+            # redirects, auth or header merging, which cost more than the request itself.
+            response = await self.transport.handle_async_request(request)
+            response.request = request
         except httpx.ReadTimeout:
             raise errors.upstream_timeout(f"no answer within {t.first_byte:g}s") from None
         except httpx.TimeoutException as exc:
