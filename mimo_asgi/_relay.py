@@ -15,7 +15,7 @@ import httpx
 
 from . import _json
 from ._responder import beside
-from ._sse import SSEDecoder, SSEError, SSEEvent, encode_events
+from ._sse import _LF, SSEDecoder, SSEError, SSEEvent, encode_events
 from ._upstream import read_capped
 from .accounts import Account
 from .search import SearchOutcome, citations_for, web_search_call_item
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from ._responder import MimoRequest
 
 logger = logging.getLogger("mimo_asgi")
-_LF = 0x0A
 
 
 class _Machine(Protocol):

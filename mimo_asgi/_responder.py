@@ -55,8 +55,8 @@ async def handle(mw: MimoMiddleware, route: str, scope: Scope, receive: Receive,
 
 def _declared_too_large(headers: Any, cap: int) -> bool:
     for name, value in headers:
-        if name == b"content-length":
-            return value.isdigit() and int(value) > cap
+        if name == b"content-length" and value.isdigit() and int(value) > cap:
+            return True
     return False
 
 
