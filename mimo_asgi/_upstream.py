@@ -15,6 +15,7 @@ from .translate import errors
 
 _ERROR_BODY_CAP = 64 * 1024
 USER_AGENT = "mimo_asgi/0.1"
+_MAX_URLS = 1024  # parsed MiMo URLs kept, one per account base URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +64,9 @@ class UpstreamClient:
 
     @property
     def transport(self) -> httpx.AsyncBaseTransport:
-        """The connection pool the client sends through (made with it)."""
+        """The connection pool the client sends through: made with the client, which closes it."""
         if self._client is None:
-            self._client = self.client
+            self.client  # noqa: B018 - the property makes both
         assert self._transport is not None
         return self._transport
 
@@ -93,6 +94,8 @@ class UpstreamClient:
         t = self.timeouts
         url = self._urls.get(account.chat_url)
         if url is None:
+            if len(self._urls) >= _MAX_URLS:  # a resolver may make accounts as it goes
+                self._urls.clear()
             url = self._urls[account.chat_url] = httpx.URL(account.chat_url)
         # a non-stream answer comes with its headers only when it is complete
         read = t.first_byte if body.get("stream") else max(t.first_byte, t.idle)
