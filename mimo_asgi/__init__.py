@@ -1,7 +1,8 @@
 """Serve OpenAI Responses and Chat Completions clients from Xiaomi MiMo, as a raw ASGI middleware."""
 
 from ._middleware import MimoMiddleware
-from ._responder import UsageEvent
+from ._runtime import Limits
+from ._accounting import UsageEvent
 from ._seal import ReasoningSealer
 from ._upstream import Timeouts
 from .accounts import Account, AccountPool, Lease, PoolLease, Resolver, RouteRequest, Secret
@@ -12,6 +13,7 @@ __all__ = [
     "Account",
     "AccountPool",
     "Lease",
+    "Limits",
     "MimoMiddleware",
     "OpenAIError",
     "PoolLease",

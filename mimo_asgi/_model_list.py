@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _json
 from ._routing import chat_completions_url, resolve_base_url
 from .accounts import Account
-
-if TYPE_CHECKING:
-    from ._middleware import MimoMiddleware
 
 logger = logging.getLogger("mimo_asgi")
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
@@ -68,7 +65,8 @@ def model_object(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "xiaomi-mimo"}
 
 
-async def serve_models(mw: MimoMiddleware, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve_models(app: ASGIApp, models: ModelList, client: httpx.AsyncClient, scope: Scope, receive: Receive,
+                       send: Send) -> None:
     """Ask the host first; merge its 200 list with ours, answer alone on its 404, and pass any
     other answer through unchanged."""
     start: Message | None = None
@@ -81,7 +79,7 @@ async def serve_models(mw: MimoMiddleware, scope: Scope, receive: Receive, send:
         elif message["type"] == "http.response.body":
             parts.append(message.get("body", b""))
 
-    await mw.app(scope, receive, capture)
+    await app(scope, receive, capture)
     body = b"".join(parts)
     status = start["status"] if start else 500
     host: list[Any] | None = None
@@ -96,7 +94,7 @@ async def serve_models(mw: MimoMiddleware, scope: Scope, receive: Receive, send:
             await send(start)
             await send({"type": "http.response.body", "body": body})
         return
-    ours = [model_object(n) for n in await mw.model_list.names(mw.upstream.client)]
+    ours = [model_object(n) for n in await models.names(client)]
     known = {m.get("id") for m in host or () if isinstance(m, dict)}
     data = [*(host or ()), *(m for m in ours if m["id"] not in known)]
     payload = _json.dumps({"object": "list", "data": data})

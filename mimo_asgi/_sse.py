@@ -7,7 +7,7 @@ LLM clients, also dispatches a last event that lacks its final blank line at `cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import _json
@@ -93,47 +93,33 @@ class SSEDecoder:
             self._hold(last)
         return self._lines(lines)
 
-    def idle(self) -> bool:
-        """Nothing held: the next bytes start a line outside any event."""
-        return not (self._tail or self._data or self._event is not None or self._skip_lf)
-
-    def offer(self, data: bytes, handle: Callable[[bytes], bytes | None], out: list[bytes]) -> bytes:
-        """Offer the whole events at the start of `data` (held bytes included), each as its raw
-        `...\n\n` bytes, to `handle`, which answers its output (appended to `out` unless empty)
-        or None to stop; returns what is left, for `feed`. Only when the decoder holds no more
-        than the start of a line outside any event, and `data` has no CR: otherwise all of
-        `data` is left. What is left of a single unfinished line is held here (b"" returned),
-        exactly as `feed` would hold it."""
+    def split(self, data: bytes) -> tuple[Sequence[bytes], bytes]:
+        """The whole events at the start of the held bytes and `data`, each as its raw bytes
+        (`...\n\n`), and the rest, for `feed` (which holds what is unfinished). Events are cut
+        here only where bytes alone tell them apart: the decoder holds no more than the start of
+        a line outside any event, and there is no CR; otherwise nothing is cut."""
         if self._data or self._event is not None or self._skip_lf or _CR in data:
-            return data
-        if _LF not in data:  # inside a line: held as `feed` would hold it, without re-joining
-            if data:
-                self._hold(data)
-            return b""
+            return (), data
         tail = self._tail
         if tail:
             data = b"".join((*tail, data))
             tail.clear()
             self._tail_len = 0
-        pos = line = 0  # the next event's start; where to look for its blank line
         size = len(data)
-        while (lf := data.find(b"\n", line)) >= 0 and lf + 1 < size:  # one byte: memchr, unlike b"\n\n"
+        lf = data.find(b"\n")  # one byte: memchr, unlike b"\n\n"
+        if lf + 2 == size and data[-1] == _LF:  # MiMo's usual read: one event of one line
+            return (data,), b""
+        frames: list[bytes] = []
+        pos = 0  # the next event's start
+        while 0 <= lf < size - 1:
             line = lf + 1
-            if data[line] != _LF:  # the end of a line inside the event
-                continue
-            end = line + 1
-            part = handle(data[pos:end] if pos or end != size else data)
-            if part is None:
-                return data[pos:] if pos else data
-            if part:
-                out.append(part)
-            pos = line = end
-        rest = data[pos:] if pos else data
-        if _LF in rest:
-            return rest
-        if rest:  # the start of the next event's line: held here, `feed` has nothing to do
-            self._hold(rest)
-        return b""
+            if data[line] == _LF:  # a blank line: the event ends
+                frames.append(data[pos:line + 1])
+                pos = line + 1
+                lf = data.find(b"\n", pos)
+            else:
+                lf = data.find(b"\n", line)
+        return frames, data[pos:] if pos else data
 
     def _hold(self, part: bytes) -> list[SSEEvent]:
         self._tail.append(part)

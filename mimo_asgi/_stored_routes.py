@@ -3,7 +3,7 @@ for responses we stored; any other id is the host's."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
@@ -11,15 +11,13 @@ from starlette.types import Receive, Scope, Send
 from . import _json
 from .store import StoreUnavailable, input_items_page, response_for_client, store_unavailable
 from .translate.errors import OpenAIError
-
-if TYPE_CHECKING:
-    from ._middleware import MimoMiddleware
+from ._runtime import Runtime
 
 
-def stored_target(mw: MimoMiddleware, scope: Scope) -> tuple[str, bool] | None:
+def stored_target(prefixes: tuple[str, ...], scope: Scope) -> tuple[str, bool] | None:
     """(response id, wants input items) when the path addresses a stored response."""
     path: str = scope["path"]
-    for prefix in mw.stored_prefixes:
+    for prefix in prefixes:
         if path.startswith(prefix):
             rest = path[len(prefix):].split("/")
             if len(rest) == 1 and rest[0].startswith("resp_"):
@@ -29,14 +27,14 @@ def stored_target(mw: MimoMiddleware, scope: Scope) -> tuple[str, bool] | None:
     return None
 
 
-async def serve_stored(mw: MimoMiddleware, scope: Scope, receive: Receive, send: Send, target: tuple[str, bool]) -> None:
+async def serve_stored(rt: Runtime, scope: Scope, receive: Receive, send: Send, target: tuple[str, bool]) -> None:
     response_id, items = target
-    store = mw.store
+    store = rt.store
     assert store is not None
     try:
         record = await store.get(response_id)
         if record is None:
-            await mw.app(scope, receive, send)
+            await rt.app(scope, receive, send)
             return
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         if scope["method"] == "DELETE":

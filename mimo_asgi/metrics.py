@@ -20,7 +20,7 @@ from ._models import KNOWN_MODELS
 from .translate.errors import OpenAIError
 
 if TYPE_CHECKING:
-    from ._responder import UsageEvent
+    from ._accounting import UsageEvent
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -62,6 +62,12 @@ class PrometheusMetrics:
         if ttfb is not None:
             self.ttfb.labels(event.route, account).observe(ttfb)
         self.duration.labels(event.route, account).observe(event.duration)
+
+    def started(self) -> None:
+        self.in_flight.inc()
+
+    def ended(self) -> None:
+        self.in_flight.dec()
 
     def failover(self, error: OpenAIError) -> None:
         self.failovers.labels(failure_reason(error)).inc()

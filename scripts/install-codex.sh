@@ -14,7 +14,7 @@
 # as .ci/run, treat 1 as "the e2e tests will be skipped".
 set -uo pipefail
 
-VERSION="${CODEX_VERSION:-0.169.0}"
+VERSION="${CODEX_VERSION:-0.171.0}"
 DIR="${MIMO_ASGI_CODEX_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mimo_asgi/codex-$VERSION}"
 BIN="$DIR/node_modules/.bin/codex"
 # npm's defaults wait minutes for a dead registry; give up sooner and say why.

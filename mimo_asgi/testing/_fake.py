@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .. import _json
-from ._reply import Receive, Reply, Send, lifespan, read_body
+from ._reply import Receive, RecordedRequest, Reply, Send, lifespan, read_body
 from ._script import Answer, error_body
 from ._validate import Host, incorrect, validate
 
@@ -34,26 +32,6 @@ _CREATED = 1_764_000_000
 def key_fingerprint(key: str) -> str:
     """A stable, non-reversible name for a key: `sha256:` + 8 hex."""
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8]
-
-
-@dataclass
-class RecordedRequest:
-    """One request the fake received. Secrets never appear: `authorization` and `api-key`
-    headers hold fingerprints (`Bearer sha256:1a2b3c4d`)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    raw: bytes = field(repr=False)
-    body: Any
-    key_fingerprint: str | None
-    at: float = field(default_factory=time.monotonic)
-    status: int | None = None  # what the fake answered; None until the response starts
-    disconnected: bool = False  # the client went away before the answer was complete
-
-    @property
-    def stream(self) -> bool:
-        return isinstance(self.body, dict) and self.body.get("stream") is True
 
 
 class FakeMimo:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -13,12 +14,29 @@ from . import _render
 from ._script import Answer
 from ._validate import thinking_on
 
-if TYPE_CHECKING:
-    from ._fake import RecordedRequest
-
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass
+class RecordedRequest:
+    """One request the fake received. Secrets never appear: `authorization` and `api-key`
+    headers hold fingerprints (`Bearer sha256:1a2b3c4d`)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw: bytes = field(repr=False)
+    body: Any
+    key_fingerprint: str | None
+    at: float = field(default_factory=time.monotonic)
+    status: int | None = None  # what the fake answered; None until the response starts
+    disconnected: bool = False  # the client went away before the answer was complete
+
+    @property
+    def stream(self) -> bool:
+        return isinstance(self.body, dict) and self.body.get("stream") is True
 
 
 class Reply:

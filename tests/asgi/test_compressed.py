@@ -11,7 +11,7 @@ import zstandard
 from asgiref.testing import ApplicationCommunicator
 from support import TEST_KEY, RecordingHost, host_app, http_scope
 
-from mimo_asgi import Account, MimoMiddleware
+from mimo_asgi import Account, Limits, MimoMiddleware
 from mimo_asgi.testing import Answer, serve_in_thread
 
 MiB = 1 << 20
@@ -58,7 +58,7 @@ def gateway_url(fake_server):
     """One gateway for the module (1 MiB body cap, gpt-5* on MiMo); `fake` resets the upstream per test."""
     account = Account("main", TEST_KEY, base_url=fake_server[1] + "/v1", upstream="mimo",
                       models={"gpt-5*": "mimo-v2.5-pro"})
-    mw = MimoMiddleware(host_app(), accounts=[account], api_key=None, seal_key="k", max_body_size=MiB)
+    mw = MimoMiddleware(host_app(), accounts=[account], api_key=None, seal_key="k", limits=Limits(max_body_size=MiB))
     with serve_in_thread(mw) as url:
         yield url
 
@@ -205,7 +205,7 @@ async def test_passthrough_host_gets_the_original_compressed_bytes_and_header(pa
 ], ids=["corrupt", "unknown", "bomb"])
 async def test_undecodable_body_is_answered_by_us_and_never_reaches_the_host(encoding, content, status, code):
     host = RecordingHost()
-    start, answer = await exchange(passthrough_middleware(host, max_body_size=MiB),
+    start, answer = await exchange(passthrough_middleware(host, limits=Limits(max_body_size=MiB)),
                                    encoded_scope("/v1/chat/completions", encoding), [content])
     assert start["status"] == status
     assert json.loads(answer["body"])["error"]["code"] == code

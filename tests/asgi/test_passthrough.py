@@ -5,7 +5,7 @@ from asgiref.testing import ApplicationCommunicator
 
 from support import RecordingHost, http_scope
 
-from mimo_asgi import Account, MimoMiddleware
+from mimo_asgi import Account, Limits, MimoMiddleware
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +93,7 @@ async def test_lifespan_passes_through_and_shutdown_closes_the_upstream_pool():
 
 async def test_oversize_body_is_413_without_reaching_host():
     host = RecordingHost()
-    comm = ApplicationCommunicator(middleware(host, max_body_size=100), http_scope())
+    comm = ApplicationCommunicator(middleware(host, limits=Limits(max_body_size=100)), http_scope())
     await comm.send_input({"type": "http.request", "body": b'{"model": "gpt-4o", "input": "' + b"x" * 200 + b'"}'})
     start = await comm.receive_output(1)
     body = await comm.receive_output(1)
@@ -103,7 +103,7 @@ async def test_oversize_body_is_413_without_reaching_host():
 
 async def test_declared_content_length_over_cap_is_413_before_reading():
     host = RecordingHost()
-    comm = ApplicationCommunicator(middleware(host, max_body_size=100),
+    comm = ApplicationCommunicator(middleware(host, limits=Limits(max_body_size=100)),
                                    http_scope(headers=[(b"content-length", b"5000")]))
     start = await comm.receive_output(1)
     assert start["status"] == 413
@@ -206,4 +206,4 @@ def test_routing_decisions_are_remembered_within_a_bound():
     names = [f"claude-{i}" for i in range(3000)]
     assert all(mw.declines(name) for name in names)
     assert not mw.declines("gpt-5.1") and not mw.declines("mimo-v2-flash") and not mw.declines("GPT-5")
-    assert len(mw._declined) <= 1024
+    assert len(mw.runtime._declined) <= 1024

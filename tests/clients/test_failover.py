@@ -9,7 +9,7 @@ import pytest
 from support import TEST_KEY, wait_for
 from unit.invariants import check_responses_stream
 
-from mimo_asgi import Account, AccountPool, Timeouts
+from mimo_asgi import Account, AccountPool, Limits, Timeouts
 from mimo_asgi._sse import SSEDecoder
 from mimo_asgi.testing import Answer, key_fingerprint
 
@@ -108,7 +108,7 @@ def test_no_retry_once_content_was_sent(two, fake):
 
 
 def test_attempts_are_bounded_and_the_last_error_is_returned(two, fake):
-    url, pool = two(max_attempts=2)
+    url, pool = two(limits=Limits(max_attempts=2))
     fake.queue(Answer(status=503), Answer(status=429, headers={"retry-after": "9"}), Answer(text="never"))
     response = httpx.post(url + "/v1/chat/completions", json=CHAT)
     assert response.status_code == 429 and response.headers["retry-after"] == "9"
@@ -154,7 +154,7 @@ def test_keepalive_zero_is_off(serve_gateway, fake, fake_url):
 
 
 def test_limits(serve_gateway, fake, fake_url):
-    url, _ = serve_gateway(accounts=accounts(fake_url)[:1], api_key=None, seal_key="k", max_items=5, max_depth=8)
+    url, _ = serve_gateway(accounts=accounts(fake_url)[:1], api_key=None, seal_key="k", limits=Limits(max_items=5, max_depth=8))
     many = {**RESPONSES, "input": [{"role": "user", "content": "x"}] * 6}
     assert httpx.post(url + "/v1/responses", json=many).json()["error"]["param"] == "input"
     deep = {**CHAT, "metadata": {"a": [[[[[[[[["x"]]]]]]]]]}}
@@ -164,7 +164,7 @@ def test_limits(serve_gateway, fake, fake_url):
 
 
 def test_max_streams_answers_503(serve_gateway, fake, fake_url):
-    url, mw = serve_gateway(accounts=accounts(fake_url)[:1], api_key=None, seal_key="k", max_streams=1)
+    url, mw = serve_gateway(accounts=accounts(fake_url)[:1], api_key=None, seal_key="k", limits=Limits(max_streams=1))
     fake.queue(Answer(text="holding", stall_after=(2, 3)))
     with httpx.Client(timeout=10) as http:
         with http.stream("POST", url + "/v1/chat/completions", json={**CHAT, "stream": True}) as held:

@@ -24,7 +24,7 @@ from support import TEST_KEY
 
 from mimo_asgi.testing import serve_in_thread
 
-CODEX_VERSION = "0.169.0"
+CODEX_VERSION = "0.171.0"
 REPO = Path(__file__).resolve().parents[2]
 CLIENT_MODEL = "gpt-5.5"  # a name Codex knows, so it sends its full tool set (apply_patch included)
 UPSTREAM_MODEL = "mimo-v2.5-pro"

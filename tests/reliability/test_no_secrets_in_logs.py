@@ -12,7 +12,7 @@ import pytest
 from reliability.outcomes import PATHS, request_body
 from support import TEST_KEY, TEST_TP_KEY, wait_for
 
-from mimo_asgi import Account, Timeouts
+from mimo_asgi import Account, Limits, Timeouts
 from mimo_asgi.testing import Answer, FakeMimo, serve_in_thread
 
 CLIENT_KEY = "sk-client-5a4b3c2d1e0f9988"
@@ -116,7 +116,7 @@ def _closed_port() -> int:
 
 
 def test_gateway_side_errors(secrets_guard, serve_gateway, fake, fake_url):
-    url, _ = _gateway(serve_gateway, fake_url, max_body_size=4096)
+    url, _ = _gateway(serve_gateway, fake_url, limits=Limits(max_body_size=4096))
     seen = secrets_guard
     assert httpx.post(url + "/v1/responses", content=b"{nope", headers={"authorization": f"Bearer {CLIENT_KEY}",
                       "content-type": "application/json"}).status_code == 400

@@ -25,8 +25,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mimo_asgi import _relay
-from mimo_asgi._sse import SSEDecoder, encode_events
+from mimo_asgi._pump import EncodedEvents, pump
+from mimo_asgi._writer import HTTPWriter
+from mimo_asgi._sse import SSEDecoder
 from mimo_asgi.translate import _response_object as ro
 from mimo_asgi._seal import ReasoningSealer
 from mimo_asgi.testing import DEFAULT_MODELS
@@ -293,20 +294,14 @@ def _texts(chunks: list[dict[str, Any]], style: str) -> list[str]:
     return out
 
 
-class _Committed:
-    """What `_relay._pump` uses of a MimoRequest, for a stream already committed: the bytes sent."""
-
-    committed = started = True
-    ttfb, last_sent = 0.0, 0.0
+class _Client:
+    """An ASGI `send` keeping every message the client receives."""
 
     def __init__(self) -> None:
-        self.sent: list[bytes] = []
+        self.messages: list[dict[str, Any]] = []
 
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message["body"])
-
-    async def emit(self, data: bytes, *, content: bool) -> None:
-        self.sent.append(data)
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
 
 
 class _Upstream:
@@ -334,12 +329,27 @@ class _Counted:
         return out
 
 
-def _drive(reads: list[bytes], machine: Any, *, fast: bool) -> tuple[bytes, int]:
-    """The relay's own pump (`_relay._pump`) over `reads`, with `forward` allowed or not: the
-    bytes it sends and returns, and the events `forward` answered."""
-    counted, req = _Counted(machine, fast), _Committed()
-    tail = anyio.run(_relay._pump, req, _Upstream(reads), counted, ())
-    return b"".join(req.sent) + tail, counted.forwarded
+def _drive(reads: list[bytes], machine: Any, *, fast: bool, start: bytes = b"") -> tuple[bytes, int]:
+    """The relay's pump (`_pump.pump`) over `reads`, with `forward` allowed or not, writing
+    through a real HTTP writer from its first phase (bytes held back until the first content,
+    as a failover needs): the body the client receives, terminal included, and the events
+    `forward` answered. An in-band error raised for a failover (before any content) ends it
+    as `<raised CODE>`: the fast path must not change whether that happens."""
+    counted, client = _Counted(machine, fast), _Client()
+    writer = HTTPWriter(client, first_byte_timeout=60, keepalive_seconds=0)
+
+    async def run() -> bytes:
+        await writer.write(start, content=False)
+        try:
+            tail = await pump(_Upstream(reads), counted, writer, secrets=(SECRET,))
+        except OpenAIError as err:
+            assert not writer.started
+            return f"<raised {err.code}>".encode()
+        await writer.end(tail)
+        assert client.messages[0]["type"] == "http.response.start"
+        return b"".join(m.get("body", b"") for m in client.messages[1:])
+
+    return anyio.run(run), counted.forwarded
 
 
 def _drive_chat(stream: ChatStream, reads: list[bytes], *, fast: bool) -> tuple[bytes, int]:
@@ -442,15 +452,14 @@ def test_plain_deltas_in_reads_cut_as_mimos_are_all_forwarded_and_change_nothing
 
 
 def _drive_responses(reads: list[bytes], *, fast: bool) -> tuple[list[Any], dict[str, Any], int]:
-    """What `_relay._pump` does with a Responses stream (ids made deterministic, nothing sealed):
+    """What the relay's pump does with a Responses stream (ids made deterministic, nothing sealed):
     the client's events, the final response and the reads `forward` answered."""
     counter = iter(range(10_000))
     with mock.patch.object(ro, "new_id", lambda prefix: f"{prefix}_{next(counter)}"):
         stream = ResponsesStream({"model": "gpt-5.5", "input": "hi"}, response_id="resp_p", model="gpt-5.5",
                                  tool_map={}, sealer=None, include_encrypted=False, created_at=1795475624)
-        start = encode_events(stream.start())
-        out, forwarded = _drive(reads, _relay._EncodedEvents(stream, encode=True), fast=fast)
-        out = start + out
+        machine = EncodedEvents(stream, encode=True)
+        out, forwarded = _drive(reads, machine, fast=fast, start=machine.start())
     decoder = SSEDecoder()
     events = [(e.event, orjson.loads(e.data)) for e in decoder.feed(out) + decoder.close()]
     for _, data in events:  # the clock, not the translation

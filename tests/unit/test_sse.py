@@ -239,10 +239,11 @@ def test_encode_data_round_trips_any_objects(objs):
 
 @settings(max_examples=300, deadline=None)
 @given(_streams(), st.lists(st.integers(min_value=0), max_size=20), st.sampled_from(["a", "b", ""]))
-def test_offered_events_and_fed_rest_give_the_same_events(case, cuts, taken):
-    """`offer` hands whole events to a handler that takes some (here: plain `data: <x>` events
-    whose data starts with `taken`) and stops at the first it refuses; with `feed` getting the
-    rest, every event comes out once and in order, however the stream is cut."""
+def test_split_events_and_fed_rest_give_the_same_events(case, cuts, taken):
+    """`split` cuts whole events off a read; a consumer takes some (here: plain `data: <x>`
+    events whose data starts with `taken`) and gives the first it refuses, with everything
+    after it, back to `feed`; every event comes out once and in order, however the stream is
+    cut (this is what the relay's pump does with `forward`)."""
     stream, expected = case
 
     def handle(raw: bytes) -> bytes | None:
@@ -253,9 +254,27 @@ def test_offered_events_and_fed_rest_give_the_same_events(case, cuts, taken):
     decoder = SSEDecoder()
     got: list[str] = []
     for read in _split(stream, cuts):
-        out: list[bytes] = []
-        rest = decoder.offer(read, handle, out)
-        got += [o[1:-1].decode("utf-8", "replace") for o in out]
+        frames, rest = decoder.split(read)
+        for i, frame in enumerate(frames):
+            out = handle(frame)
+            if out is None:
+                rest = b"".join((*frames[i:], rest))
+                break
+            got.append(out[1:-1].decode("utf-8", "replace"))
         got += [e.data for e in decoder.feed(rest)]
     got += [e.data for e in decoder.close()]
     assert got == [e.data for e in expected]
+
+
+def test_split_cuts_mimos_usual_reads_without_holding_anything():
+    decoder = SSEDecoder()
+    assert decoder.split(b"data: {}\n\n") == ((b"data: {}\n\n",), b"")
+    frames, rest = decoder.split(b"data: 1\n\ndata: 2\n\ndata: 3")
+    assert (list(frames), rest) == ([b"data: 1\n\n", b"data: 2\n\n"], b"data: 3")
+    assert decoder.feed(rest) == []  # the start of a line: held
+    frames, rest = decoder.split(b"\n\n")
+    assert (list(frames), rest) == ([b"data: 3\n\n"], b"")  # held bytes come first
+    assert decoder.split(b"data: x\r\n\r\n") == ((), b"data: x\r\n\r\n")  # CR: the decoder's job
+    assert [e.data for e in decoder.feed(b"data: x\r\n\r\n")] == ["x"]
+    assert decoder.feed(b"event: e\ndata: y\n") == []
+    assert decoder.split(b"\n") == ((), b"\n")  # inside an event: nothing is cut

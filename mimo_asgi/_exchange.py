@@ -1,0 +1,244 @@
+"""One MiMo exchange, whatever transport brought the request: route it to an account, hold the
+account's lease, fail over before the answer starts, run the relay, account for it.
+
+A transport parses a `Request`, asks `route()` whether it is MiMo's, and if so calls `run()`
+with its writer and a way to learn that its client left; `release()` (the one place a lease is
+given back) runs in its `finally`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from . import _decode
+from ._accounting import UsageEvent, record, token_counts
+from ._beside import beside
+from ._hooks import call_hook
+from ._relay import Job, Outcome, relay_chat, relay_responses
+from ._writer import Phase, StreamWriter
+from .accounts import Account, RouteRequest
+from .store import resume, should_store
+from .translate.errors import OpenAIError
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
+logger = logging.getLogger("mimo_asgi")
+
+_RELEASE_WAIT = 5.0  # seconds a shared pool may take to free a slot before it is left to expire
+_RELAYS = {"responses": relay_responses, "chat": relay_chat}
+
+
+class Request:
+    """A parsed request: its route ("responses" or "chat"), body and model, and the ASGI scope
+    it came with (HTTP, or a WebSocket's handshake), whose headers a resolver sees."""
+
+    __slots__ = ("route", "body", "model", "scope", "_headers")
+
+    def __init__(self, route: str, body: dict[str, Any], model: str, scope: Mapping[str, Any]) -> None:
+        self.route = route
+        self.body = body
+        self.model = model
+        self.scope = scope
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The scope's headers, names lower-cased; made on first use (a request that passes
+        through with nothing to show them to never pays for it)."""
+        if self._headers is None:
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", ())}
+        return self._headers
+
+
+class Result:
+    """How an exchange ended: the status the client was given, how the answer ended (a
+    Responses status, a finish reason, an error code, or "cancelled"), MiMo's usage, and the
+    final Responses object when one was made."""
+
+    __slots__ = ("status", "ended", "usage", "response")
+
+    def __init__(self, status: int, ended: str, usage: dict[str, Any] | None, response: dict[str, Any] | None) -> None:
+        self.status, self.ended, self.usage, self.response = status, ended, usage, response
+
+
+class Exchange:
+    __slots__ = ("rt", "request", "account", "upstream_model", "gone", "_lease", "_tried", "_t0")
+
+    def __init__(self, rt: Runtime, request: Request) -> None:
+        self.rt = rt
+        self.request = request
+        self.account: Account | None = None  # the account serving (or last tried)
+        self.upstream_model = ""
+        self.gone = False  # the client left before the answer was complete
+        self._lease: Any = None
+        self._tried: frozenset[str] = frozenset()  # accounts already failed over from
+        self._t0 = time.perf_counter()
+
+    async def route(self) -> bool:
+        """Whether the request is MiMo's: then the account that serves it is chosen and its lease
+        (if the resolver gives one) held. Raises OpenAIError (e.g. the pool's 503)."""
+        rt, request = self.rt, self.request
+        if rt.routes_by_model and rt.declines(request.model):  # no coroutine for the usual pass-through
+            return False
+        self.account = rt.target(await self._resolve(), request.model)
+        if self.account is None:
+            await self.release()  # before the host runs: it is not our request
+            return False
+        return True
+
+    async def release(self) -> None:
+        """Give the lease back (the one place that does). When `release()` returns an awaitable
+        (a shared pool telling its store), wait for it, shielded and bounded, so that neither a
+        disconnect nor a shutdown leaves the slot held until it expires."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            result = lease.release()
+            if result is not None and inspect.isawaitable(result):
+                with anyio.move_on_after(_RELEASE_WAIT, shield=True):
+                    await result
+
+    async def run(self, writer: StreamWriter, until_gone: Callable[[], Awaitable[None]]) -> Result:
+        """Serve the routed request through `writer` (its transport's), watching `until_gone`
+        (returns once the client has left) to cancel the work. Every error ends as an answer."""
+        rt, request = self.rt, self.request
+        outcome = Outcome()
+        if rt.in_flight >= rt.limits.max_streams:
+            err = OpenAIError(503, "Too many MiMo requests in flight; retry shortly.", type="server_error",
+                              code="overloaded", headers={"retry-after": "1"})
+            await writer.error(err)
+            return Result(err.status, err.code or "", None, None)
+        rt.in_flight += 1
+        if rt.metrics is not None:
+            rt.metrics.started()
+        try:
+            limits = rt.limits
+            _decode.check_limits(request.body, limits.max_items, limits.max_depth)
+            job = await self._job()
+
+            def started() -> None:  # nothing reads the request after this; it may be large
+                request.body = job.body = {}
+
+            async def watch(cancel: anyio.CancelScope) -> None:
+                await until_gone()
+                if writer.phase is not Phase.DONE:  # servers also say so once the answer is complete
+                    self.gone = True
+                    cancel.cancel()
+
+            writer.on_start = started
+            await beside(partial(self._attempts, job, writer, outcome), watch)
+        except OpenAIError as err:
+            if not writer.started:
+                await writer.error(err)
+                outcome.ended = err.code or err.type
+            else:  # the relays end their own streams; this is a bug guard
+                logger.error("mimo_asgi: error after the response started: %s", err.code)
+        except Exception:
+            logger.exception("mimo_asgi: unexpected error serving a MiMo request")
+            if writer.started:
+                raise
+            await writer.error(OpenAIError(500, "The gateway failed to serve this request.", type="server_error",
+                                           code="internal_error"))
+        finally:
+            rt.in_flight -= 1
+            if rt.metrics is not None:
+                rt.metrics.ended()
+            ended = "cancelled" if self.gone else (outcome.ended or "completed")
+            duration = time.perf_counter() - self._t0
+            ttfb = writer.first_sent - self._t0 if writer.first_sent is not None else None
+            record(UsageEvent(request.route, self.account.name if self.account else "", request.model,
+                              self.upstream_model, ended, writer.status, duration, token_counts(outcome.usage)),
+                   ttfb, metrics=rt.metrics, on_usage=rt.on_usage)
+        return Result(writer.status, ended, outcome.usage, outcome.response)
+
+    async def _job(self) -> Job:
+        rt, request = self.rt, self.request
+        body = request.body
+        resumed = None
+        if request.route == "responses" and rt.store is not None and (
+                body.get("previous_response_id") or should_store(body)):
+            resumed = await resume(rt.store, body, refresh_ttl=rt.store_ttl)
+        headers = request.headers if rt.forward_headers else {}
+        extra = {h: headers[h] for h in rt.forward_headers if h in headers}
+        return Job(body, request.model, "", body.get("stream") is True, resumed, extra)
+
+    async def _attempts(self, job: Job, writer: StreamWriter, outcome: Outcome) -> None:
+        """The relay on the routed account, then on others while it fails before the answer started."""
+        rt, model = self.rt, self.request.model
+        relay = _RELAYS[self.request.route]
+        target = self.account
+        assert target is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            self.account = target
+            upstream_model = target.upstream_model(model)
+            if upstream_model is None:
+                raise OpenAIError(404, f"The model {model!r} has no MiMo mapping for account {target.name!r}.",
+                                  param="model", code="model_not_found")
+            self.upstream_model = job.upstream_model = upstream_model
+            try:
+                await relay(rt, job, target, writer, outcome)
+                await call_hook(rt.resolver, "report", target, None)
+                return
+            except OpenAIError as err:
+                if writer.started or self.gone or not _fails_over(err):
+                    raise
+                await call_hook(rt.resolver, "report", target, err)
+                if rt.metrics is not None:
+                    rt.metrics.cooldown(target.name, err)
+                writer.drop()  # the failed attempt's held-back events never reach the client
+                next_target = await self._next_account(target, attempt)
+                if next_target is None:
+                    raise
+                if rt.metrics is not None:
+                    rt.metrics.failover(err)
+                logger.warning("mimo_asgi: account %s failed before the first byte (%s); trying %s",
+                               target.name, err.code or err.status, next_target.name)
+                target = next_target
+
+    async def _next_account(self, failed: Account, attempt: int) -> Account | None:
+        """Another account, after a jittered backoff, or None when attempts or accounts run out."""
+        rt = self.rt
+        if attempt >= rt.limits.max_attempts or rt.resolver is None:
+            return None
+        self._tried = self._tried | {failed.name}
+        await self.release()
+        await anyio.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
+        try:
+            account = await self._resolve()
+        except OpenAIError:
+            return None
+        if account is None or not account.is_mimo or account.name in self._tried:
+            await self.release()
+            return None
+        return account
+
+    async def _resolve(self) -> Account | None:
+        """Ask the resolver (again, after a failover, without the accounts already tried)."""
+        resolver = self.rt.resolver
+        if resolver is None:
+            return None
+        r = self.request
+        result = resolver(RouteRequest(r.route, r.model, r.body, r.headers, r.scope, self._tried))
+        if result is None:  # the usual answer for a request that is not MiMo's: skip the slow check below
+            return None
+        if inspect.isawaitable(result):
+            result = await result
+        if result is None or isinstance(result, Account):
+            return result
+        self._lease = result
+        return result.account
+
+
+def _fails_over(err: OpenAIError) -> bool:
+    """Before the first byte: connect errors, timeouts, 429, 5xx, and an account's own 401/402/403."""
+    return err.retryable or err.status in (401, 402, 403)
