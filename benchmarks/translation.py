@@ -93,7 +93,14 @@ async def chat(client: httpx.AsyncClient, payload: bytes, context: dict[str, Any
     try:
         async for raw in response.aiter_bytes():
             parts: list[bytes] = []
-            raw = decoder.offer(raw, machine.forward, parts)
+            frames, raw = decoder.split(raw)
+            for i, frame in enumerate(frames):
+                part = machine.forward(frame)
+                if part is None:
+                    raw = b"".join((*frames[i:], raw))
+                    break
+                if part:
+                    parts.append(part)
             for event in decoder.feed(raw):
                 if event.data == "[DONE]":
                     saw_done = True
@@ -121,7 +128,14 @@ async def responses(client: httpx.AsyncClient, payload: bytes, context: dict[str
         await send({"type": "http.response.body", "body": _encoded(stream.start()), "more_body": True})
         async for raw in response.aiter_bytes():
             parts: list[bytes] = []
-            raw = decoder.offer(raw, stream.forward, parts)
+            frames, raw = decoder.split(raw)
+            for i, frame in enumerate(frames):
+                part = stream.forward(frame)
+                if part is None:
+                    raw = b"".join((*frames[i:], raw))
+                    break
+                if part:
+                    parts.append(part)
             for event in decoder.feed(raw):
                 if event.data == "[DONE]":
                     saw_done = True
