@@ -13,8 +13,8 @@ Guarantees on the messages produced (MiMo's rules, protocols.md A4):
   an output without its call, the output becomes user text like any orphan;
 - a `compaction` item becomes, in its place, a system message holding the summary this gateway
   sealed into it, framed as earlier context (a system message, not a user one, so MiMo does
-  not take it for a new request; Codex puts the item last, and a conversation ending with a
-  system message is valid). A blob that does not open (another gateway's, OpenAI's, tampered,
+  not take it for a new request; Codex puts the item last, so the conversation then ends with
+  that system message, which none of MiMo's documented message rules forbids). A blob that does not open (another gateway's, OpenAI's, tampered,
   sealed with a retired key) is dropped with a warning and a short note stands in its place:
   refusing it would end the session for good, and the user's messages kept beside it still
   carry the task;
