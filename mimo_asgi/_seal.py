@@ -1,9 +1,11 @@
-"""Sealing MiMo's reasoning_content into a Responses `encrypted_content` blob.
+"""Sealing gateway-held text into a Responses `encrypted_content` blob: MiMo's
+reasoning_content, and compaction summaries.
 
 AES-GCM with a key from the middleware's configuration, versioned by prefix and bound
-to the upstream through the associated data: the client can neither read nor forge it,
-a blob from real OpenAI (no prefix) is recognised as foreign, and a tampered or
-rotated-out blob opens to None rather than reaching MiMo.
+to the upstream and to a purpose through the associated data: the client can neither read
+nor forge it, a blob from real OpenAI (no prefix) is recognised as foreign, a tampered or
+rotated-out blob opens to None rather than reaching MiMo, and a blob sealed for one purpose
+(a reasoning item) never opens for another (a compaction item).
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "mimo1:"
-_AAD = b"mimo_asgi reasoning v1|"
+REASONING = "reasoning"
+COMPACTION = "compaction"
+_PURPOSE = re.compile(r"[a-z][a-z0-9_]*")  # no space or "|": the associated data parses one way
 
 
 def _key(material: bytes | str) -> bytes:
@@ -25,25 +30,48 @@ def _key(material: bytes | str) -> bytes:
     return hashlib.sha256(b"mimo_asgi seal key|" + raw).digest()
 
 
-class ReasoningSealer:
-    """seal(text) -> blob; unseal(blob) -> text, or None when foreign, tampered or unknown key.
+def _aad(purpose: str, binding: str) -> bytes:
+    """`mimo_asgi <purpose> v1|<binding>`; for reasoning, what every earlier blob was sealed with."""
+    if not _PURPOSE.fullmatch(purpose):
+        raise ValueError(f"a seal purpose is a lowercase word, got {purpose!r}")
+    return f"mimo_asgi {purpose} v1|".encode() + binding.encode()
 
-    The first key seals; every key opens (key rotation).
+
+class ReasoningSealer:
+    """seal(text) -> blob; unseal(blob) -> text, or None when foreign, tampered, unknown key
+    or sealed for another purpose.
+
+    The first key seals; every key opens (key rotation). `for_purpose` gives a sealer with
+    the same keys for another kind of blob.
     """
 
-    __slots__ = ("_aeads", "_aad")
+    __slots__ = ("_aeads", "_aad", "_binding", "purpose")
 
-    def __init__(self, keys: Sequence[bytes | str] | bytes | str, *, binding: str = "xiaomimimo") -> None:
+    def __init__(self, keys: Sequence[bytes | str] | bytes | str, *, binding: str = "xiaomimimo",
+                 purpose: str = REASONING) -> None:
         if isinstance(keys, (bytes, str)):
             keys = [keys]
         if not keys:
             raise ValueError("ReasoningSealer needs at least one key")
         self._aeads = [AESGCM(_key(k)) for k in keys]
-        self._aad = _AAD + binding.encode()
+        self._aad = _aad(purpose, binding)
+        self._binding = binding
+        self.purpose = purpose
 
     @classmethod
     def random(cls, *, binding: str = "xiaomimimo") -> ReasoningSealer:
         return cls(os.urandom(32), binding=binding)
+
+    def for_purpose(self, purpose: str) -> ReasoningSealer:
+        """A sealer sharing these keys (and their rotation) whose blobs only it opens."""
+        if purpose == self.purpose:
+            return self
+        derived = object.__new__(ReasoningSealer)
+        derived._aeads = self._aeads
+        derived._aad = _aad(purpose, self._binding)
+        derived._binding = self._binding
+        derived.purpose = purpose
+        return derived
 
     @staticmethod
     def is_ours(blob: object) -> bool:

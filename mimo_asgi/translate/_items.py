@@ -10,7 +10,16 @@ Guarantees on the messages produced (MiMo's rules, protocols.md A4):
 - `reasoning_content` only comes from blobs this gateway sealed (or a plain summary when
   no blob exists); with thinking on, a tool-call turn without it gets a placeholder;
 - `item_reference` items are skipped (there is no store to resolve them); if that leaves
-  an output without its call, the output becomes user text like any orphan.
+  an output without its call, the output becomes user text like any orphan;
+- a `compaction` item becomes, in its place, a system message holding the summary this gateway
+  sealed into it, framed as earlier context (a system message, not a user one, so MiMo does
+  not take it for a new request; Codex puts the item last, so the conversation then ends with
+  that system message, which none of MiMo's documented message rules forbids). A blob that does not open (another gateway's, OpenAI's, tampered,
+  sealed with a retired key) is dropped with a warning and a short note stands in its place:
+  refusing it would end the session for good, and the user's messages kept beside it still
+  carry the task;
+- `compaction_trigger` asks for a compaction and is only valid last (the caller routes those
+  requests to compaction); met here, it is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -20,12 +29,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _json
+from .._seal import COMPACTION
 from ._content import Ctx, chat_parts, output_text, parts_text, safe_dumps
 from ._tooldefs import load_tools
 from .errors import invalid_request
 
 PLACEHOLDER_REASONING = "(this turn ran without thinking mode)"
 NO_OUTPUT = "No output was recorded for this tool call."
+COMPACTED = ("Earlier turns of this conversation were compacted into the summary below. It is context, not a "
+             "new request: it records what was asked, done and decided in the turns no longer shown. Continue "
+             "the user's task from where it leaves off.\n\n")
+COMPACTED_ELSEWHERE = ("Earlier turns of this conversation were compacted by another service, and that summary "
+                       "cannot be read here, so they are missing. Continue the user's task from the messages shown "
+                       "and from what can be checked in the current state of the work.")
 _ROLES = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
 _UNSUPPORTED_ITEMS = {
     "file_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
@@ -202,12 +218,17 @@ def _tool_search_output(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
     return _Output(_str(item, "call_id", param) or None, text)
 
 
-def _compaction(item: dict[str, Any], param: str, ctx: Ctx) -> _Record | None:
-    summary = ctx.sealer.unseal(item.get("encrypted_content"))
+def _compaction(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    summary = ctx.sealer.for_purpose(COMPACTION).unseal(item.get("encrypted_content"))
     if summary is None:
-        ctx.warnings.append("skipped a compaction item whose encrypted_content was not issued by this gateway")
-        return None
-    return _Msg({"role": "user", "content": f"Summary of the earlier conversation:\n{summary}"})
+        ctx.warnings.append("dropped a compaction item whose encrypted_content was not issued by this gateway")
+        return _Msg({"role": "system", "content": COMPACTED_ELSEWHERE})
+    return _Msg({"role": "system", "content": COMPACTED + summary})
+
+
+def _compaction_trigger(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
+    raise invalid_request("Input item type 'compaction_trigger' is only accepted as the last input item.",
+                          param=f"{param}.type", code="unsupported_input_item")
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any], str, Ctx], _Record | None]] = {
@@ -224,6 +245,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str, Ctx], _Record | None]] = {
     "tool_search_output": _tool_search_output,
     "compaction": _compaction,
     "compaction_summary": _compaction,
+    "compaction_trigger": _compaction_trigger,
     "item_reference": lambda item, param, ctx: None,
 }
 

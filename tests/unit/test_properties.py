@@ -29,7 +29,7 @@ from mimo_asgi._pump import EncodedEvents, pump
 from mimo_asgi._writer import HTTPWriter
 from mimo_asgi._sse import SSEDecoder
 from mimo_asgi.translate import _response_object as ro
-from mimo_asgi._seal import ReasoningSealer
+from mimo_asgi._seal import COMPACTION, ReasoningSealer
 from mimo_asgi.testing import DEFAULT_MODELS
 from mimo_asgi.testing._validate import Host, validate
 from mimo_asgi.translate.chat import chat_request_from_chat
@@ -547,7 +547,8 @@ _item = st.one_of(
                      {"type": "web_search_call", "status": "completed",
                       "action": {"type": "open_page", "url": "https://a"}},
                      {"type": "item_reference", "id": "msg_1"},
-                     {"type": "compaction", "encrypted_content": SEALER.seal("summary of before")},
+                     {"type": "compaction", "encrypted_content": SEALER.for_purpose(COMPACTION).seal("summary")},
+                     {"type": "compaction", "encrypted_content": SEALER.seal("a reasoning blob")},
                      {"type": "compaction", "encrypted_content": "foreign"},
                      {"type": "file_search_call", "id": "fs_1", "queries": ["q"], "status": "completed"}]),
 )

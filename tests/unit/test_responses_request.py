@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mimo_asgi._seal import ReasoningSealer
-from mimo_asgi.translate._items import NO_OUTPUT, PLACEHOLDER_REASONING
+from mimo_asgi._seal import COMPACTION, ReasoningSealer
+from mimo_asgi.translate._items import COMPACTED, COMPACTED_ELSEWHERE, NO_OUTPUT, PLACEHOLDER_REASONING
 from mimo_asgi.translate._tools import ToolSpec
 from mimo_asgi.translate.errors import OpenAIError
 from mimo_asgi.translate.responses_request import (
@@ -474,16 +474,18 @@ def test_item_reference_is_skipped_and_its_orphaned_output_kept():
                                  {"role": "user", "content": "Output of tool call call_123:\nresult"}]
 
 
-def test_compaction_with_our_blob_carries_the_summary_and_a_foreign_one_is_skipped():
-    ours = {"type": "compaction", "encrypted_content": SEALER.seal("We fixed the parser.")}
+def test_compaction_with_our_blob_carries_the_summary_and_a_foreign_one_leaves_a_note():
+    ours = {"type": "compaction", "encrypted_content": SEALER.for_purpose(COMPACTION).seal("We fixed the parser.")}
     foreign = {"type": "compaction_summary", "encrypted_content": "gAAAAABforeign"}
     t = translate({"input": [foreign, ours, user("continue")]})
     assert t.body["messages"] == [
-        {"role": "user", "content": "Summary of the earlier conversation:\nWe fixed the parser."},
+        {"role": "system", "content": COMPACTED_ELSEWHERE},
+        {"role": "system", "content": COMPACTED + "We fixed the parser."},
         {"role": "user", "content": "continue"},
     ]
     assert "gAAAAABforeign" not in json.dumps(t.body)
-    assert any("compaction" in w for w in t.warnings)
+    assert [w for w in t.warnings if "compaction" in w] == [
+        "dropped a compaction item whose encrypted_content was not issued by this gateway"]
 
 
 # ---------------------------------------------------------------- tools
@@ -887,7 +889,8 @@ _items = st.one_of(
                          "tools": [{"type": "function", "name": "found"}]}, _ids | st.none()),
     st.just({"type": "web_search_call", "action": {"type": "search", "query": "q"}}),
     st.just({"type": "item_reference", "id": "x"}),
-    st.sampled_from([{"type": "compaction", "encrypted_content": SEALER.seal("sum")},
+    st.sampled_from([{"type": "compaction", "encrypted_content": SEALER.for_purpose(COMPACTION).seal("sum")},
+                     {"type": "compaction", "encrypted_content": SEALER.seal("reasoning, not a summary")},
                      {"type": "compaction", "encrypted_content": "foreign"}]),
 )
 _tools = st.lists(st.one_of(
