@@ -22,10 +22,11 @@ from . import _decode
 from ._accounting import UsageEvent, record, token_counts
 from ._beside import beside
 from ._hooks import call_hook
-from ._relay import Job, Outcome, relay_chat, relay_responses
+from ._relay import Job, Outcome, relay_chat, relay_compaction, relay_responses
 from ._writer import Phase, StreamWriter
 from .accounts import Account, RouteRequest
 from .store import resume, should_store
+from .translate.compaction import wants_compaction
 from .translate.errors import OpenAIError
 
 if TYPE_CHECKING:
@@ -34,11 +35,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mimo_asgi")
 
 _RELEASE_WAIT = 5.0  # seconds a shared pool may take to free a slot before it is left to expire
-_RELAYS = {"responses": relay_responses, "chat": relay_chat}
+_RELAYS = {"responses": relay_responses, "chat": relay_chat, "compaction": relay_compaction,
+           "compact": relay_compaction}
 
 
 class Request:
-    """A parsed request: its route ("responses" or "chat"), body and model, and the ASGI scope
+    """A parsed request: its route ("responses", "chat", or "compact" for the older compaction
+    endpoint `POST /v1/responses/compact`), body and model, and the ASGI scope
     it came with (HTTP, or a WebSocket's handshake), whose headers a resolver sees."""
 
     __slots__ = ("route", "body", "model", "scope", "_headers")
@@ -71,11 +74,12 @@ class Result:
 
 
 class Exchange:
-    __slots__ = ("rt", "request", "account", "upstream_model", "gone", "_lease", "_tried", "_t0")
+    __slots__ = ("rt", "request", "kind", "account", "upstream_model", "gone", "_lease", "_tried", "_t0")
 
     def __init__(self, rt: Runtime, request: Request) -> None:
         self.rt = rt
         self.request = request
+        self.kind = request.route  # what is asked of MiMo: "responses", "chat", "compaction" or "compact"
         self.account: Account | None = None  # the account serving (or last tried)
         self.upstream_model = ""
         self.gone = False  # the client left before the answer was complete
@@ -154,7 +158,7 @@ class Exchange:
             ended = "cancelled" if self.gone else (outcome.ended or "completed")
             duration = time.perf_counter() - self._t0
             ttfb = writer.first_sent - self._t0 if writer.first_sent is not None else None
-            record(UsageEvent(request.route, self.account.name if self.account else "", request.model,
+            record(UsageEvent("compaction" if self.kind == "compact" else self.kind, self.account.name if self.account else "", request.model,
                               self.upstream_model, ended, writer.status, duration, token_counts(outcome.usage)),
                    ttfb, metrics=rt.metrics, on_usage=rt.on_usage)
         return Result(writer.status, ended, outcome.usage, outcome.response)
@@ -162,18 +166,20 @@ class Exchange:
     async def _job(self) -> Job:
         rt, request = self.rt, self.request
         body = request.body
+        kind = "compaction" if request.route == "responses" and wants_compaction(body) else request.route
+        self.kind = kind
         resumed = None
-        if request.route == "responses" and rt.store is not None and (
+        if kind in ("responses", "compaction") and rt.store is not None and (
                 body.get("previous_response_id") or should_store(body)):
             resumed = await resume(rt.store, body, refresh_ttl=rt.store_ttl)
         headers = request.headers if rt.forward_headers else {}
         extra = {h: headers[h] for h in rt.forward_headers if h in headers}
-        return Job(body, request.model, "", body.get("stream") is True, resumed, extra)
+        return Job(kind, body, request.model, "", body.get("stream") is True, resumed, extra)
 
     async def _attempts(self, job: Job, writer: StreamWriter, outcome: Outcome) -> None:
         """The relay on the routed account, then on others while it fails before the answer started."""
         rt, model = self.rt, self.request.model
-        relay = _RELAYS[self.request.route]
+        relay = _RELAYS[job.kind]
         target = self.account
         assert target is not None
         attempt = 0
@@ -228,7 +234,8 @@ class Exchange:
         if resolver is None:
             return None
         r = self.request
-        result = resolver(RouteRequest(r.route, r.model, r.body, r.headers, r.scope, self._tried))
+        route = "responses" if r.route == "compact" else r.route  # resolvers know the two APIs
+        result = resolver(RouteRequest(route, r.model, r.body, r.headers, r.scope, self._tried))
         if result is None:  # the usual answer for a request that is not MiMo's: skip the slow check below
             return None
         if inspect.isawaitable(result):

@@ -92,7 +92,8 @@ class MimoMiddleware:
             base_url = os.environ.get("MIMO_BASE_URL", "").strip() or None
         env_account = Account("env", api_key, base_url=base_url, upstream="mimo") if api_key else None
         responses_paths = tuple(responses_paths)
-        self.routes = {p: "responses" for p in responses_paths} | {p: "chat" for p in chat_paths}
+        self.routes = {p: "responses" for p in responses_paths} | {p: "chat" for p in chat_paths} | \
+            {p.rstrip("/") + "/compact": "compact" for p in responses_paths}
         self.store: ResponseStore | None = open_store(store) if isinstance(store, str) else store
         self.stored_prefixes = tuple(p.rstrip("/") + "/" for p in responses_paths) if self.store is not None else ()
         never = ("authorization", "api-key", "host", "content-encoding", "content-length")

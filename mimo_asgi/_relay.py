@@ -24,6 +24,7 @@ from .store import Resumed, StoredResponse, StoreUnavailable, should_store
 from .translate import errors
 from .translate.chat import chat_request_from_chat
 from .translate.chat_stream import ChatStream, chat_completion_for_client
+from .translate.compaction import CompactionStream, compacted_response, kept_items, summary_request
 from .translate.errors import OpenAIError
 from .translate.responses_request import ResponsesTranslation, chat_request_from_responses
 from .translate.responses_stream import ResponsesStream
@@ -41,6 +42,7 @@ class Job:
     an open stream's memory), the MiMo model chosen for it, and the conversation rebuilt from
     the store (Responses with a store)."""
 
+    kind: str  # "responses", "chat", "compaction" or "compact" (the older compaction endpoint)
     body: dict[str, Any]
     model: str
     upstream_model: str
@@ -66,44 +68,74 @@ async def _drive(rt: Runtime, response: Any, machine: Machine, writer: StreamWri
     return (await beside(run, writer.ticker) or b"") if live else await run()
 
 
+def _full_body(job: Job) -> dict[str, Any]:
+    """The client's body, its conversation so far taken from the store when it continues one."""
+    if job.resumed is None:
+        return job.body
+    return {**job.body, "input": job.resumed.input, "previous_response_id": None}
+
+
 def _responses_translation(rt: Runtime, job: Job, account: Account) -> ResponsesTranslation:
     """The MiMo request for a Responses request (in its own frame: no local keeps the client's
     body alive once the stream has started and the job has dropped it)."""
-    body = job.body
-    if job.resumed is not None:  # the conversation so far comes from the store
-        body = {**body, "input": job.resumed.input, "previous_response_id": None}
     translation = chat_request_from_responses(
-        body, upstream_model=job.upstream_model, sealer=rt.sealer,
+        _full_body(job), upstream_model=job.upstream_model, sealer=rt.sealer,
         native_web_search=account.allows_native_web_search, drop_unsupported_tools=rt.drop_unsupported_tools,
     )
-    for warning in translation.warnings:
-        logger.warning("mimo_asgi: %s", warning)
+    _log_warnings(translation.warnings)
     return translation
+
+
+def _log_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        logger.warning("mimo_asgi: %s", warning)
 
 
 async def relay_responses(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome) -> None:
     translation = _responses_translation(rt, job, account)
     searched = await _search(rt, translation)
     stream = ResponsesStream(
-        job.body, response_id="resp_" + secrets.token_hex(24), model=job.model, tool_map=translation.tool_map,
+        job.body, response_id=new_response_id(), model=job.model, tool_map=translation.tool_map,
         sealer=rt.sealer, include_encrypted=translation.include_encrypted, created_at=int(time.time()),
         secrets=(account.key,),
         web_search=web_search_call_item(searched, "ws_" + secrets.token_hex(24)) if searched else None,
         cite=partial(citations_for, results=searched.results) if searched and searched.results else None,
     )
-    store = job.resumed is not None and should_store(job.body)  # read now: the body goes at the start
+    keep = job.resumed.own_items if job.resumed is not None and should_store(job.body) else None
+    await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep)
+
+
+async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: StreamWriter,
+                           outcome: Outcome) -> None:
+    """A compaction: MiMo summarises the conversation and the answer is one sealed `compaction`
+    item. Stored, it starts a new chain: the user messages kept, then that item."""
+    body = _full_body(job)
+    translation = summary_request(body, upstream_model=job.upstream_model, sealer=rt.sealer)
+    _log_warnings(translation.warnings)
+    stream = CompactionStream(job.body, response_id=new_response_id(), model=job.model, sealer=rt.sealer,
+                              created_at=int(time.time()), secrets=(account.key,))
+    keep = kept_items(body) if job.resumed is not None and should_store(job.body) else None
+    await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, chained=False,
+                        legacy=job.kind == "compact")
+
+
+async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome,
+                        upstream_body: dict[str, Any], stream: ResponsesStream | CompactionStream,
+                        keep: list[dict[str, Any]] | None, *, chained: bool = True, legacy: bool = False) -> None:
+    """MiMo's stream as Responses events: streamed, or the final response as one JSON answer.
+    `keep`: the input items to store the response with (None: not stored); `chained`: the
+    stored response continues its `previous_response_id` chain."""
     machine = EncodedEvents(stream, encode=job.stream)
     try:
-        async with rt.upstream.post(account, translation.body, job.extra_headers) as response:
+        async with rt.upstream.post(account, upstream_body, job.extra_headers) as response:
             await writer.write(machine.start(), content=False)
             tail = await _drive(rt, response, machine, writer, account, live=job.stream)
     finally:
         outcome.usage = stream.usage
     final = outcome.response = stream.response
     outcome.ended = final.get("status", "")
-    if store:  # before the terminal: the client's next turn may follow at once
-        assert job.resumed is not None
-        await _store(rt, job.resumed, account, final)
+    if keep is not None:  # before the terminal: the client's next turn may follow at once
+        await _store(rt, keep, account, final if chained else {**final, "previous_response_id": None})
     if job.stream:
         await writer.end(tail)
     elif final.get("status") == "failed":
@@ -111,7 +143,11 @@ async def relay_responses(rt: Runtime, job: Job, account: Account, writer: Strea
         await writer.error(OpenAIError(502, error.get("message", "MiMo failed"), type="upstream_error",
                                        code=error.get("code")))
     else:
-        await writer.answer(200, final)
+        await writer.answer(200, compacted_response(job.body, final) if legacy else final)
+
+
+def new_response_id() -> str:
+    return "resp_" + secrets.token_hex(24)
 
 
 async def _search(rt: Runtime, translation: Any) -> SearchOutcome | None:
@@ -122,12 +158,12 @@ async def _search(rt: Runtime, translation: Any) -> SearchOutcome | None:
     return await rt.web_search.augment(translation.body, translation.web_search)
 
 
-async def _store(rt: Runtime, resumed: Resumed, account: Account, final: dict[str, Any]) -> None:
+async def _store(rt: Runtime, input_items: list[dict[str, Any]], account: Account, final: dict[str, Any]) -> None:
     """Keep the response for `previous_response_id` and retrieval, with every reasoning item
     sealed (whatever the client's `include`) so a continued conversation restores it."""
     assert rt.store is not None
     output = [_sealed(item, rt.sealer) for item in final.get("output", ())]
-    record = StoredResponse.from_response({**final, "output": output}, resumed.own_items, account=account.name)
+    record = StoredResponse.from_response({**final, "output": output}, input_items, account=account.name)
     try:
         await rt.store.put(record, rt.store_ttl)
     except StoreUnavailable:

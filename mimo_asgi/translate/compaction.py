@@ -400,17 +400,22 @@ def compacted_response(body: dict, response: dict[str, Any]) -> dict[str, Any]:
     """The `POST /v1/responses/compact` reply for a completed compaction `response`: the
     request's user messages as sent, then its one `compaction` item (clients before remote
     compaction v2 replace their history with `output`)."""
-    items = body.get("input") if isinstance(body, dict) else None
-    kept = [item for item in items if _is_user_message(item)] if isinstance(items, list) else []
-    if isinstance(items, str) and items:
-        kept = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": items}]}]
     return {
         "id": response["id"],
         "object": "response.compaction",
         "created_at": response["created_at"],
-        "output": [*kept, *response["output"]],
+        "output": [*kept_items(body), *response["output"]],
         "usage": response["usage"],
     }
+
+
+def kept_items(body: Any) -> list[dict[str, Any]]:
+    """The user messages of a compacted request's `input`, as sent: what a compacted history
+    keeps ahead of its `compaction` item."""
+    items = body.get("input") if isinstance(body, dict) else None
+    if isinstance(items, str) and items:
+        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": items}]}]
+    return [item for item in items if _is_user_message(item)] if isinstance(items, list) else []
 
 
 def _is_user_message(item: Any) -> bool:
