@@ -70,7 +70,8 @@ def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
     host.add_route("/metrics", lambda request: Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST))
     return MimoMiddleware(host, accounts=accounts, api_key=None, base_url=None, transport=transport,
                           seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None, metrics=metrics,
-                          keepalive_seconds=float(env.get("MIMO_KEEPALIVE_SECONDS", "15")))
+                          keepalive_seconds=float(env.get("MIMO_KEEPALIVE_SECONDS", "15")),
+                          websocket=env.get("MIMO_ASGI_WEBSOCKET", "bridge"))
 
 
 app = build()

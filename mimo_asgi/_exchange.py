@@ -41,16 +41,20 @@ _RELAYS = {"responses": relay_responses, "chat": relay_chat, "compaction": relay
 
 class Request:
     """A parsed request: its route ("responses", "chat", or "compact" for the older compaction
-    endpoint `POST /v1/responses/compact`), body and model, and the ASGI scope
-    it came with (HTTP, or a WebSocket's handshake), whose headers a resolver sees."""
+    endpoint `POST /v1/responses/compact`), body and model, and the ASGI scope it came with (HTTP,
+    or a WebSocket's handshake), whose headers a resolver sees. `fresh`: what of the body arrived
+    with this request, the part the caps are checked on (all of it, unless a WebSocket frame
+    brought only new items to a conversation its connection already holds)."""
 
-    __slots__ = ("route", "body", "model", "scope", "_headers")
+    __slots__ = ("route", "body", "model", "scope", "fresh", "_headers")
 
-    def __init__(self, route: str, body: dict[str, Any], model: str, scope: Mapping[str, Any]) -> None:
+    def __init__(self, route: str, body: dict[str, Any], model: str, scope: Mapping[str, Any], *,
+                 fresh: Any = None) -> None:
         self.route = route
         self.body = body
         self.model = model
         self.scope = scope
+        self.fresh = body if fresh is None else fresh
         self._headers: dict[str, str] | None = None
 
     @property
@@ -125,11 +129,11 @@ class Exchange:
             rt.metrics.started()
         try:
             limits = rt.limits
-            _decode.check_limits(request.body, limits.max_items, limits.max_depth)
+            _decode.check_limits(request.fresh, limits.max_items, limits.max_depth)
             job = await self._job()
 
             def started() -> None:  # nothing reads the request after this; it may be large
-                request.body = job.body = {}
+                request.body = job.body = request.fresh = {}
 
             async def watch(cancel: anyio.CancelScope) -> None:
                 await until_gone()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _http
+from . import _http, _websocket
 from ._accounting import UsageEvent
 from ._model_list import MODELS_PATHS, ModelList, serve_models
 from ._runtime import Limits, Runtime
@@ -55,6 +55,10 @@ class MimoMiddleware:
     store_ttl: seconds a stored response lives (renewed when a conversation continues).
     web_search: a `mimo_asgi.search.WebSearch` run for accounts without MiMo's web search plugin
       (Token Plan); default: one built from SEARXNG_URL / TAVILY_API_KEY / BRAVE_API_KEY, if set.
+    websocket: Responses over a WebSocket on the Responses paths (Codex's built-in provider
+      tries it first). "bridge": served here, frames for other models sent to the host app as
+      HTTP requests; "host": every such WebSocket handed to the host app untouched; "off":
+      refused with 426, on which clients use HTTPS at once.
     """
 
     def __init__(
@@ -80,9 +84,12 @@ class MimoMiddleware:
         store: ResponseStore | str | None = "memory",
         store_ttl: float = 86_400.0,
         web_search: WebSearch | None = _FROM_ENV,
+        websocket: str = "bridge",
     ) -> None:
         if resolver is not None and accounts is not None:
             raise TypeError("pass either resolver= or accounts=, not both")
+        if websocket not in ("bridge", "host", "off"):
+            raise ValueError("websocket must be 'bridge', 'host' or 'off'")
         self.app = app
         self.pool = AccountPool(accounts) if accounts is not None else None
         self.resolver: Resolver | None = self.pool if self.pool is not None else resolver
@@ -92,6 +99,8 @@ class MimoMiddleware:
             base_url = os.environ.get("MIMO_BASE_URL", "").strip() or None
         env_account = Account("env", api_key, base_url=base_url, upstream="mimo") if api_key else None
         responses_paths = tuple(responses_paths)
+        self.websocket = websocket
+        self.websocket_paths = frozenset(responses_paths) if websocket != "host" else frozenset()
         self.routes = {p: "responses" for p in responses_paths} | {p: "chat" for p in chat_paths} | \
             {p.rstrip("/") + "/compact": "compact" for p in responses_paths}
         self.store: ResponseStore | None = open_store(store) if isinstance(store, str) else store
@@ -144,6 +153,13 @@ class MimoMiddleware:
                 if target is not None:
                     await serve_stored(self.runtime, scope, receive, send, target)
                     return
+        elif scope["type"] == "websocket" and scope["path"] in self.websocket_paths and self.runtime.can_route:
+            if self.websocket == "bridge":
+                await _websocket.serve(self.runtime, scope, receive, send)
+            else:
+                await receive()  # the handshake's websocket.connect
+                await _websocket.refuse(scope, send, "Responses over WebSocket are off here; use HTTPS.")
+            return
         elif scope["type"] == "lifespan":
             await self.app(scope, receive, self._lifespan_send(send))
             return

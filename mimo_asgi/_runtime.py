@@ -34,6 +34,13 @@ class Limits:
     max_attempts: accounts tried for one request when failing over before the first event.
     max_upstream_connections: the pooled MiMo client's connections; a request beyond them waits
       for one (up to the connect timeout). Raise it with max_streams.
+    max_websockets: Responses WebSockets open at once; one more is refused with 426, on which
+      clients such as Codex use HTTPS at once.
+    websocket_age: seconds a WebSocket serves frames; a frame after that gets the
+      `websocket_connection_limit_reached` error and the socket is closed (clients reconnect).
+    A WebSocket keeps its last request's input and output, at most `max_body_size` bytes of JSON
+    (what one request may carry anyway); past that it keeps nothing and a frame chained to it gets
+    `previous_response_not_found` (clients then send the whole input).
     """
 
     max_body_size: int = 16 * 1024 * 1024
@@ -42,6 +49,8 @@ class Limits:
     max_streams: int = 1024
     max_attempts: int = 3
     max_upstream_connections: int = 200
+    max_websockets: int = 1024
+    websocket_age: float = 3600.0
 
 
 class Runtime:
@@ -90,6 +99,7 @@ class Runtime:
         # Built-in routing (the accounts= pool, the env key) decides on the model name alone.
         self.routes_by_model = resolver is None or resolver is pool
         self.in_flight = 0  # MiMo requests being served
+        self.websockets = 0  # Responses WebSockets open
         self._declined: dict[str, bool] = {}
 
     def declines(self, model: str) -> bool:

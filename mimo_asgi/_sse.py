@@ -195,3 +195,21 @@ def encode_events(events: list[dict]) -> bytes:
 def encode_data(obj: dict) -> bytes:
     """One compact JSON data line + blank line (Chat Completions chunks, error objects)."""
     return b"data: %b\n\n" % _json.dumps(obj)
+
+
+def payloads(encoded: bytes) -> list[bytes]:
+    """The data of each event in bytes made by `encode_event` (or by the stream translators'
+    templates, which spell events the same way): one `data: ` line per event; compact JSON holds
+    no line break."""
+    out: list[bytes] = []
+    pos, end = 0, len(encoded)
+    while pos < end:
+        start = encoded.find(b"data: ", pos)
+        if start < 0:
+            break
+        stop = encoded.find(b"\n", start)
+        if stop < 0:
+            stop = end
+        out.append(encoded[start + 6:stop])
+        pos = stop + 2  # past the blank line
+    return out

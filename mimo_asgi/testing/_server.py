@@ -16,13 +16,13 @@ GRACEFUL_SHUTDOWN = 1.0
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto") -> AsyncIterator[str]:
+async def serve(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto", ws: str = "auto") -> AsyncIterator[str]:
     """Serve `app` in a task of the running asyncio loop; yields `http://HOST:PORT`.
 
     The app shares the test's event loop (so it may await the test's events). The server is
     stopped on exit; responses still running after `GRACEFUL_SHUTDOWN` seconds are cancelled.
     """
-    server, sock, url = _prepare(app, host, lifespan)
+    server, sock, url = _prepare(app, host, lifespan, ws)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -43,12 +43,12 @@ async def serve(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto") ->
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto") -> Iterator[str]:
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto", ws: str = "auto") -> Iterator[str]:
     """Serve `app` from a daemon thread with its own event loop; yields `http://HOST:PORT`.
 
     For sync tests (the openai sync client, plain httpx.Client) and fixtures. Stopped on exit.
     """
-    server, sock, url = _prepare(app, host, lifespan)
+    server, sock, url = _prepare(app, host, lifespan, ws)
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -74,7 +74,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto"
         sock.close()  # uvicorn closes it on shutdown, but not when startup failed
 
 
-def _prepare(app: Any, host: str, lifespan: str) -> tuple[Any, socket.socket, str]:
+def _prepare(app: Any, host: str, lifespan: str, ws: str) -> tuple[Any, socket.socket, str]:
     import uvicorn  # a test dependency: imported only when a server is wanted
 
     class Server(uvicorn.Server):
@@ -86,7 +86,7 @@ def _prepare(app: Any, host: str, lifespan: str) -> tuple[Any, socket.socket, st
         app,
         interface="asgi3",
         http="h11",
-        ws="none",
+        ws=ws,  # "auto": uvicorn's WebSocket implementation when one is installed
         loop="asyncio",
         lifespan=lifespan,
         log_config=None,

@@ -47,7 +47,7 @@ async def test_replayed_request_then_forwards_disconnect():
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/health"), ("GET", "/v1/responses"), ("POST", "/v1/embeddings"),
-                                              ("PUT", "/v1/chat/completions"), ("POST", "/v1/responses/compact")])
+                                              ("PUT", "/v1/chat/completions"), ("POST", "/v1/responses/input_tokens")])
 async def test_other_requests_never_have_their_body_read(method, path):
     calls = []
 
@@ -69,13 +69,15 @@ async def test_other_requests_never_have_their_body_read(method, path):
     assert calls == [] and sent[0]["status"] == 200
 
 
-async def test_websocket_scope_passes_untouched():
+@pytest.mark.parametrize(("path", "options"), [("/v1/realtime", {}), ("/v1/responses", {"websocket": "host"})])
+async def test_websocket_scope_passes_untouched(path, options):
+    """WebSockets on other paths, and on the Responses paths when the host serves them itself."""
     host = RecordingHost()
-    scope = {"type": "websocket", "path": "/v1/responses", "headers": [], "query_string": b""}
-    comm = ApplicationCommunicator(middleware(host), scope)
+    scope = {"type": "websocket", "path": path, "headers": [], "query_string": b""}
+    comm = ApplicationCommunicator(middleware(host, **options), scope)
     await comm.send_input({"type": "websocket.connect"})
     assert (await comm.receive_output(1))["type"] == "websocket.accept"
-    assert host.received == [{"type": "websocket.connect"}]
+    assert host.received == [{"type": "websocket.connect"}] and host.scopes == [scope]
 
 
 async def test_lifespan_passes_through_and_shutdown_closes_the_upstream_pool():

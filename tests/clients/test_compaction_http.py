@@ -109,7 +109,7 @@ def test_the_compaction_fails_over_before_its_item_like_any_request(serve_gatewa
     got = events(httpx.post(url + "/v1/responses", json=codex_trigger(), timeout=20))
     assert got[-1]["type"] == "response.completed" and len(fake.requests) == 2
     assert [e["item"]["type"] for e in got if e["type"] == "response.output_item.done"] == ["compaction"]
-    assert mw.pool.in_flight() == 0
+    assert wait_for(lambda: mw.pool.in_flight() == 0)
 
 
 def test_a_stored_compaction_continues_with_previous_response_id(gateway, fake):
