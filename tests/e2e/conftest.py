@@ -142,8 +142,12 @@ def codex(codex_bin, gateway_url, tmp_path, workspace):
     codex_home = home / ".codex"
     codex_home.mkdir(parents=True)
     write_config(codex_home, gateway_url)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "CODEX_HOME": str(codex_home),
-           "GW_KEY": "dummy-client-key", "LANG": "C.UTF-8"}
+    return runner(codex_bin, workspace, home, {"GW_KEY": "dummy-client-key"})
+
+
+def runner(codex_bin: Path, workspace: Path, home: Path, extra_env: dict[str, str]) -> Any:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "CODEX_HOME": str(home / ".codex"),
+           "LANG": "C.UTF-8", **extra_env}
     if os.environ.get("RUST_LOG"):  # for diagnosing a failure: RUST_LOG=debug pytest tests/e2e
         env["RUST_LOG"] = os.environ["RUST_LOG"]
 
@@ -172,3 +176,42 @@ def codex(codex_bin, gateway_url, tmp_path, workspace):
         return result
 
     return run
+
+
+class ScopeLog:
+    """An ASGI app in front of another, noting the type and path of every scope it passes on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.scopes: list[tuple[str, str | None]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scopes.append((scope["type"], scope.get("path")))
+        await self.app(scope, receive, send)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for t, _ in self.scopes if t == kind)
+
+
+@pytest.fixture
+def builtin_codex(codex_bin, example_gateway, fake_url, tmp_path, workspace):
+    """builtin_codex(websocket="bridge", auto_compact=None) -> (run, scopes): Codex configured as most
+    users do, with its built-in OpenAI provider pointed at the example gateway by `openai_base_url`
+    (no provider block), and the ASGI scopes the gateway received. `auto_compact` sets
+    `model_auto_compact_token_limit`. CODEX_API_KEY is set, so Codex sends an Authorization header."""
+    with contextlib.ExitStack() as stack:
+
+        def start(websocket: str = "bridge", auto_compact: int | None = None) -> tuple[Any, ScopeLog]:
+            env = {"MIMO_API_KEY": TEST_KEY, "MIMO_BASE_URL": fake_url, "MIMO_ASGI_WEBSOCKET": websocket,
+                   "MIMO_MODEL_MAP": f"{CLIENT_MODEL}={UPSTREAM_MODEL}"}
+            scopes = ScopeLog(example_gateway.build(env))
+            url = stack.enter_context(serve_in_thread(scopes))
+            home = tmp_path / "home"
+            (home / ".codex").mkdir(parents=True)
+            config = f'model = "{CLIENT_MODEL}"\nopenai_base_url = "{url}/v1"\n'
+            if auto_compact is not None:
+                config += f"model_auto_compact_token_limit = {auto_compact}\n"
+            (home / ".codex" / "config.toml").write_text(config)
+            return runner(codex_bin, workspace, home, {"CODEX_API_KEY": "dummy-client-key"}), scopes
+
+        yield start

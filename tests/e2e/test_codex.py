@@ -170,3 +170,29 @@ def test_gateway_accounts_a_finished_codex_turn_as_completed(codex, fake, caplog
     assert wait_for(lambda: any("outcome=" in r.getMessage() for r in caplog.records if r.name == "mimo_asgi"))
     [line] = [r.getMessage() for r in caplog.records if r.name == "mimo_asgi" and "outcome=" in r.getMessage()]
     assert "status=200 outcome=completed" in line, line
+
+
+def test_custom_provider_compacts_locally_with_an_ordinary_request(codex, fake):
+    """A custom provider gets no remote compaction: Codex asks for the summary with an ordinary
+    request ending in its checkpoint prompt, and carries the summary on as a user message."""
+    token = "tok-" + secrets.token_hex(8)
+    summary = f"Summary: echo {token} was run."
+
+    def respond(body):
+        last = body["messages"][-1]
+        if last["role"] == "user" and "CONTEXT CHECKPOINT COMPACTION" in str(last["content"]):
+            return Answer(reasoning="", text=summary, usage=Usage(prompt_tokens=60))
+        if any(summary in str(m.get("content")) for m in body["messages"] if m["role"] == "user"):
+            return Answer(reasoning="", text=f"It printed {token}.", usage=Usage(prompt_tokens=50))
+        return Answer(reasoning="Run it.", tool_calls=[ToolCall("exec_command", {"cmd": f"echo {token}"})],
+                      usage=Usage(prompt_tokens=5000, completion_tokens=10))
+
+    fake.respond_with(respond)
+    run = codex("Run echo with the token and tell me what it printed.", "-c", "model_auto_compact_token_limit=100",
+                sandboxed=True)
+
+    assert run.returncode == 0, run.describe()
+    assert [i["text"] for i in run.items("agent_message")] == [f"It printed {token}."]
+    compactions = [r for r in fake.requests if "CONTEXT CHECKPOINT COMPACTION" in str(r.body["messages"][-1]["content"])]
+    assert len(compactions) == 1 and compactions[0].body["stream"] is True
+    assert any(summary in str(m["content"]) for m in fake.requests[-1].body["messages"] if m["role"] == "user")
