@@ -82,7 +82,7 @@ class Connection:
     """One client's socket: its frames in, one response at a time out, and the turn the next
     frame may chain to."""
 
-    __slots__ = ("rt", "scope", "_send", "_lock", "_opened", "_turn", "_busy", "_gone", "_closed")
+    __slots__ = ("rt", "scope", "_send", "_lock", "_opened", "_turn", "_answered", "_idle", "_gone", "_closed")
 
     def __init__(self, rt: Runtime, scope: Scope, send: Send) -> None:
         self.rt = rt
@@ -91,7 +91,9 @@ class Connection:
         self._lock = anyio.Lock()  # the reader's error frames and a response's events share the socket
         self._opened = time.monotonic()
         self._turn: Turn | None = None
-        self._busy = False
+        self._answered = anyio.Event()  # the response running has sent its terminal
+        self._idle = anyio.Event()  # no response is running
+        self._idle.set()
         self._gone = anyio.Event()  # the client closed the socket
         self._closed = False  # we closed it
 
@@ -111,7 +113,7 @@ class Connection:
                     if text is None:
                         raise invalid_request("Binary frames are not supported; send response.create as JSON text.",
                                               code="unsupported_frame")
-                    if self._busy:
+                    if not self._idle.is_set() and not self._answered.is_set():
                         raise invalid_request("A response is already in progress on this connection; send the "
                                               "next response.create after its terminal event.",
                                               code="response_in_progress")
@@ -123,7 +125,8 @@ class Connection:
                     await self.send_json(error_frame(connection_limit(limits.websocket_age)))
                     await self.close(_CLOSE_NORMAL)
                     break
-                self._busy = True
+                await self._idle.wait()  # the last response has answered: its bookkeeping ends at once
+                self._answered, self._idle = anyio.Event(), anyio.Event()
                 tg.start_soon(self._respond, body, generate, len(text))
             self._gone.set()  # a response still running sees its client gone and ends
 
@@ -152,12 +155,20 @@ class Connection:
         try:
             await self._answer(body, generate, size)
         except OpenAIError as err:
+            self.answered()
             await self.send_json(error_frame(err))
         except Exception:  # the response's state is unknown: the client must start afresh
             logger.exception("mimo_asgi: unexpected error serving a WebSocket frame")
             await self.close(_CLOSE_INTERNAL_ERROR)
         finally:
-            self._busy = False
+            self._answered.set()
+            self._idle.set()
+
+    def answered(self) -> None:
+        """The running response's terminal (or error) is being sent: a frame from here on is the
+        client's next request, which waits only for this one's bookkeeping (its turn kept, its
+        lease freed), not an overlapping one."""
+        self._answered.set()
 
     async def _answer(self, body: dict[str, Any], generate: bool, size: int) -> None:
         """One `response.create`: rebuilt into the whole conversation, routed, answered; the
@@ -185,8 +196,10 @@ class Connection:
             if not generate:  # a warm-up: nothing is generated, upstream or by the host
                 await exchange.release()
                 response_id = new_response_id()
-                for event in warm_up(body, response_id=response_id, model=model):
-                    await self.send_json(event)
+                created, completed = warm_up(body, response_id=response_id, model=model)
+                await self.send_json(created)
+                self.answered()
+                await self.send_json(completed)
                 self._turn = Turn(response_id, full, [], size)
                 return
             if mine:
@@ -286,11 +299,13 @@ class HostAnswer:
                 continue
             if isinstance(parsed, dict) and parsed.get("type") in TERMINALS:
                 self._ended = True
+                self._conn.answered()
                 if isinstance(parsed.get("response"), dict):
                     self.final = parsed["response"]
             await self._conn.send_text(event.data)
 
     async def finish(self) -> dict[str, Any] | None:
+        self._conn.answered()
         if self._stream:
             await self._relay(self._decoder.close())
             if not self._ended:
@@ -341,6 +356,7 @@ class FrameWriter(StreamWriter):
         self.status = err.status
         self.phase = Phase.DONE
         self.first_sent = time.perf_counter()
+        self._conn.answered()
         await self._conn.send_json(error_frame(err))
 
     async def answer(self, status: int, obj: Any) -> None:
@@ -355,6 +371,7 @@ class FrameWriter(StreamWriter):
             await self._conn.send_text(payload.decode())
 
     async def _finish(self, tail: bytes) -> None:
+        self._conn.answered()  # the tail holds the terminal
         if tail:
             await self._out(tail)
 
