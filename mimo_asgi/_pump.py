@@ -8,7 +8,7 @@ any content (and before the answer started) is raised, so the request can fail o
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -100,31 +100,42 @@ class EncodedEvents:
 
 
 async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequence[str] = (),
-               idle_timeout: float = 0.0) -> bytes:
+               idle_timeout: float = 0.0, on_skipped: Callable[[], None] | None = None) -> bytes:
     """Feed every SSE event of `response` (anything with `aiter_bytes()`) to `machine`, writing
     its output; returns the terminal bytes, not yet written.
 
     What one upstream read yields goes out as one write: a burst of events costs the client
     one send, as through a byte relay, and waits for nothing that has not arrived. Whole plain
     delta events are answered from their bytes by `machine.forward` (translate/_plain.py); the
-    decoder and `feed` take the rest."""
+    decoder and `feed` take the rest. A data line that is not JSON is skipped (logged once per
+    stream, counted through `on_skipped`): the answer goes on."""
     out: list[bytes] = []
     saw_done = False
+    skipped = 0  # data lines that were not JSON
     loads = _json.loads
     forward = machine.forward
     write = writer.write
 
     def take(events: list[SSEEvent]) -> bool:
         """Translate the events of one read into `out`; True once the stream is over."""
-        nonlocal saw_done
+        nonlocal saw_done, skipped
         for event in events:
             data = event.data
             if data == "[DONE]":
                 saw_done = True
                 return True
-            chunk = loads(data)
-            # The cheap tests first: `emitted_content` may be a property.
-            if isinstance(chunk, dict) and "error" in chunk and not machine.emitted_content \
+            try:
+                chunk = loads(data)
+            except _json.JSONDecodeError:  # one broken line is not the end of an answer
+                skipped += 1
+                if skipped == 1:
+                    logger.warning("mimo_asgi: MiMo sent a data line that is not JSON (%d characters); skipped it",
+                                   len(data))
+                if on_skipped is not None:
+                    on_skipped()
+                continue
+            # The cheap tests first: `emitted_content` may be a property. `"error": null` is no error.
+            if isinstance(chunk, dict) and chunk.get("error") is not None and not machine.emitted_content \
                     and not writer.started:
                 raise errors.from_stream_error(chunk, secrets=secrets)
             part = machine.feed(chunk)
@@ -158,12 +169,11 @@ async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequ
                     await write(data, content=machine.emitted_content)
             else:
                 take(decoder.close())
-        except _json.JSONDecodeError:
-            return _joined(out, machine.fail(errors.stream_truncated("MiMo sent a line that is not JSON")))
         except SSEError:
             return _joined(out, machine.fail(errors.stream_truncated("MiMo sent an oversize event")))
         except httpx.TimeoutException:
-            return _joined(out, machine.fail(errors.upstream_timeout(f"MiMo was silent for {idle_timeout:g}s")))
+            return _joined(out, machine.fail(errors.upstream_timeout(
+                f"MiMo was silent for {idle_timeout:g}s (the idle timeout)")))
         except httpx.HTTPError as exc:
             return _joined(out, machine.fail(errors.stream_truncated(type(exc).__name__)))
         return _joined(out, b"" if machine.done else machine.finish(saw_done=saw_done))

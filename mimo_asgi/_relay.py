@@ -12,17 +12,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from . import _json
 from ._pump import EncodedEvents, Machine, pump
-from ._upstream import read_capped
 from ._writer import StreamWriter
 from ._beside import beside
 from ._hooks import call_hook
 from .accounts import Account
 from .search import SearchOutcome, citations_for, web_search_call_item
 from .store import Resumed, StoredResponse, StoreUnavailable, should_store
-from .translate import errors
 from .translate.chat import chat_request_from_chat
+from .translate.chat_completion import CompletionMachine
 from .translate.chat_stream import ChatStream, chat_completion_for_client
 from .translate.compaction import CompactionStream, compacted_response, kept_items, summary_request
 from .translate.errors import OpenAIError
@@ -33,6 +31,10 @@ if TYPE_CHECKING:
     from ._runtime import Runtime
 
 logger = logging.getLogger("mimo_asgi")
+# A non-stream client of a stream that failed gets the status the failure would have had before
+# the stream started (the error codes are translate/errors.py's); anything else is MiMo's fault.
+_FAILED_STATUS = {"upstream_timeout": 504, "rate_limit_exceeded": 429, "insufficient_quota": 402,
+                  "context_length_exceeded": 400, "content_filter": 400, "translation_error": 500}
 
 
 @dataclass(slots=True)
@@ -64,7 +66,8 @@ class Outcome:
 async def _drive(rt: Runtime, response: Any, machine: Machine, writer: StreamWriter, account: Account, *,
                  live: bool) -> bytes:
     """The pump, with the writer's ticker beside it for a live stream."""
-    run = partial(pump, response, machine, writer, secrets=(account.key,), idle_timeout=rt.upstream.timeouts.idle)
+    run = partial(pump, response, machine, writer, secrets=(account.key,), idle_timeout=rt.upstream.timeouts.idle,
+                  on_skipped=rt.metrics.skipped_line if rt.metrics is not None else None)
     return (await beside(run, writer.ticker) or b"") if live else await run()
 
 
@@ -140,8 +143,9 @@ async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamW
         await writer.end(tail)
     elif final.get("status") == "failed":
         error = final.get("error") or {}
-        await writer.error(OpenAIError(502, error.get("message", "MiMo failed"), type="upstream_error",
-                                       code=error.get("code")))
+        code = error.get("code")
+        await writer.error(OpenAIError(_FAILED_STATUS.get(code, 502), error.get("message", "MiMo failed"),
+                                       type="upstream_error", code=code))
     else:
         await writer.answer(200, compacted_response(job.body, final) if legacy else final)
 
@@ -183,27 +187,27 @@ def _sealed(item: dict[str, Any], sealer: Any) -> dict[str, Any]:
 async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome) -> None:
     translation = chat_request_from_chat(job.body, upstream_model=job.upstream_model,
                                          native_web_search=account.allows_native_web_search)
-    for warning in translation.warnings:
-        logger.warning("mimo_asgi: %s", warning)
+    _log_warnings(translation.warnings)
     await _search(rt, translation)
     live = translation.body.get("stream") is True
-    async with rt.upstream.post(account, translation.body, job.extra_headers) as response:
-        if not live:
-            raw = await read_capped(response, rt.upstream.max_response_bytes)
-            try:
-                completion = _json.loads(raw)
-            except _json.JSONDecodeError:
-                raise OpenAIError(502, "MiMo answered with a body that is not JSON.", type="upstream_error",
-                                  code="bad_upstream_response") from None
-            if not isinstance(completion, dict) or "error" in completion:
-                raise errors.from_stream_error(completion, secrets=(account.key,))
-            outcome.usage = completion.get("usage")
-            await writer.answer(200, chat_completion_for_client(completion, model=job.model, secrets=(account.key,)))
-            return
+    upstream_body = translation.body
+    machine: ChatStream | CompletionMachine
+    if live:
         machine = ChatStream(model=job.model, include_usage=translation.include_usage, secrets=(account.key,))
-        try:
-            tail = await _drive(rt, response, machine, writer, account, live=True)
-        finally:
-            outcome.usage = machine.usage
-    outcome.ended = machine.finish_reason or "failed"
-    await writer.end(tail)
+    else:  # streamed all the same, so that the idle timeout measures silence, not the whole answer
+        upstream_body = {**upstream_body, "stream": True, "stream_options": {"include_usage": True}}
+        machine = CompletionMachine(secrets=(account.key,))
+    try:
+        async with rt.upstream.post(account, upstream_body, job.extra_headers) as response:
+            tail = await _drive(rt, response, machine, writer, account, live=live)
+    finally:
+        outcome.usage = machine.usage
+    if isinstance(machine, ChatStream):
+        outcome.ended = machine.finish_reason or "failed"
+        await writer.end(tail)
+    elif machine.error is not None:
+        outcome.ended = machine.error.code or "failed"
+        await writer.error(machine.error)
+    else:
+        await writer.answer(200, chat_completion_for_client(machine.completion(), model=job.model,
+                                                            secrets=(account.key,)))

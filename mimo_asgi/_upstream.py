@@ -35,12 +35,10 @@ class UpstreamClient:
         timeouts: Timeouts = Timeouts(),
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 200,
-        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.timeouts = timeouts
         self._transport = transport
         self._max_connections = max_connections
-        self.max_response_bytes = max_response_bytes
         self._client: httpx.AsyncClient | None = None
         self._urls: dict[str, httpx.URL] = {}
 
@@ -108,9 +106,11 @@ class UpstreamClient:
             response = await self.transport.handle_async_request(request)
             response.request = request
         except httpx.ReadTimeout:
-            raise errors.upstream_timeout(f"no answer within {t.first_byte:g}s") from None
-        except httpx.TimeoutException as exc:
-            raise errors.upstream_timeout(type(exc).__name__) from None
+            raise errors.upstream_timeout(f"no answer within {read:g}s (the first-byte timeout)") from None
+        except (httpx.ConnectTimeout, httpx.PoolTimeout):
+            raise errors.upstream_timeout(f"no connection within {t.connect:g}s (the connect timeout)") from None
+        except httpx.TimeoutException:
+            raise errors.upstream_timeout(f"sending the request took over {t.connect:g}s (the write timeout)") from None
         except httpx.HTTPError as exc:
             raise errors.upstream_unreachable(type(exc).__name__) from None
         # From here on each read may wait `idle`: httpcore reads the request's timeout
@@ -118,31 +118,23 @@ class UpstreamClient:
         request.extensions["timeout"]["read"] = t.idle
         try:
             if response.status_code >= 300:
-                raw = await read_capped(response, _ERROR_BODY_CAP, truncate=True)
+                raw = await read_capped(response, _ERROR_BODY_CAP)
                 raise errors.from_upstream(response.status_code, raw, response.headers, secrets=(account.key,))
             yield response
         finally:
             await response.aclose()
 
 
-async def read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
-    """The body, at most `cap` bytes (an oversize body is cut, or refused with 502)."""
+async def read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The body's first `cap` bytes at most; what cannot be read (a timeout, a cut) ends it."""
     parts: list[bytes] = []
     size = 0
     try:
         async for part in response.aiter_bytes():
+            parts.append(part[: cap - size])
             size += len(part)
-            if size > cap:
-                if truncate:
-                    parts.append(part[: cap - (size - len(part))])
-                    break
-                raise errors.OpenAIError(502, "MiMo answer exceeded the size limit", type="upstream_error",
-                                         code="upstream_response_too_large")
-            parts.append(part)
-    except httpx.TimeoutException:
-        if not truncate:
-            raise errors.upstream_timeout("reading the answer") from None
+            if size >= cap:
+                break
     except httpx.HTTPError:
-        if not truncate:
-            raise errors.stream_truncated("connection lost while reading the answer") from None
+        pass
     return b"".join(parts)

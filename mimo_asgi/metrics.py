@@ -43,6 +43,8 @@ class PrometheusMetrics:
                                  namespace=ns, registry=r)
         self.cooldowns = Counter("cooldowns", "Accounts put in cooldown or disabled", ["account", "reason"],
                                  namespace=ns, registry=r)
+        self.skipped_lines = Counter("skipped_upstream_lines", "MiMo stream data lines that were not JSON, skipped",
+                                     namespace=ns, registry=r)
 
         self.models = set(KNOWN_MODELS)
 
@@ -68,6 +70,9 @@ class PrometheusMetrics:
 
     def ended(self) -> None:
         self.in_flight.dec()
+
+    def skipped_line(self) -> None:
+        self.skipped_lines.inc()
 
     def failover(self, error: OpenAIError) -> None:
         self.failovers.labels(failure_reason(error)).inc()
