@@ -144,7 +144,7 @@ async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamW
     elif final.get("status") == "failed":
         error = final.get("error") or {}
         code = error.get("code")
-        await writer.error(OpenAIError(_FAILED_STATUS.get(code, 502), error.get("message", "MiMo failed"),
+        await writer.error(OpenAIError(_FAILED_STATUS.get(str(code), 502), error.get("message", "MiMo failed"),
                                        type="upstream_error", code=code))
     else:
         await writer.answer(200, compacted_response(job.body, final) if legacy else final)

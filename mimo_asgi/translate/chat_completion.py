@@ -45,14 +45,16 @@ class _Choice:
         return saw
 
     def _call(self, fragment: dict[str, Any]) -> None:
-        index = fragment.get("index") if isinstance(fragment.get("index"), int) else len(self.calls)
-        call = self.calls.setdefault(index, {"id": None, "name": [], "arguments": []})
+        index = fragment.get("index")
+        call = self.calls.setdefault(index if isinstance(index, int) else len(self.calls),
+                                     {"id": None, "name": [], "arguments": []})
         if isinstance(fragment.get("id"), str) and fragment["id"]:
             call["id"] = fragment["id"]
-        function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
-        for key in ("name", "arguments"):
-            if isinstance(function.get(key), str):
-                call[key].append(function[key])
+        function = fragment.get("function")
+        if isinstance(function, dict):
+            for key in ("name", "arguments"):
+                if isinstance(function.get(key), str):
+                    call[key].append(function[key])
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": self.role, "content": "".join(self.content) if self.content else None}
@@ -103,8 +105,8 @@ class CompletionMachine:
         for raw in chunk.get("choices") or ():
             if not isinstance(raw, dict):
                 continue
-            index = raw.get("index") if isinstance(raw.get("index"), int) else 0
-            choice = self._choices.setdefault(index, _Choice())
+            index = raw.get("index")
+            choice = self._choices.setdefault(index if isinstance(index, int) else 0, _Choice())
             if isinstance(raw.get("delta"), dict) and choice.add(raw["delta"]):
                 self.emitted_content = True
             if isinstance(raw.get("finish_reason"), str) and raw["finish_reason"]:
