@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _json
 from .._models import supports_images
 from .._seal import ReasoningSealer
+from ._mimo import safe_dumps  # also what _items imports from here
 from ._tooldefs import Entry, ToolNames
 from .errors import invalid_request
 
@@ -122,14 +121,6 @@ def chat_parts(content: Any, role: str, param: str, ctx: Ctx) -> list[dict[str, 
 
 def parts_text(parts: list[dict[str, Any]]) -> str:
     return "\n\n".join(p["text"] for p in parts if p["type"] == "text")
-
-
-def safe_dumps(obj: Any) -> str:
-    """Compact JSON text for any JSON-shaped value, never an encoder error."""
-    try:
-        return _json.dumps_str(obj)
-    except (TypeError, ValueError):  # >64-bit ints, lone surrogates: the stdlib escapes them
-        return json.dumps(obj)
 
 
 def output_text(value: Any, param: str, ctx: Ctx) -> tuple[str, list[dict[str, Any]]]:

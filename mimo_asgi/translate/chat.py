@@ -1,8 +1,10 @@
 """Chat Completions in: a client's chat body -> the body MiMo accepts (pure).
 
 MiMo speaks chat completions already, so this is normalisation, not translation: send only
-what MiMo documents, in the shapes it accepts (protocols.md A3-A5), and hand back its chunks
-with the client's model name, `[DONE]` exactly once and errors as OpenAI-shaped chunks.
+what MiMo accepts, in the shapes it accepts, and hand back its chunks with the client's model
+name, `[DONE]` exactly once and errors as OpenAI-shaped chunks. MiMo's rules (thinking, effort,
+sampling, the token cap, tool_choice, the lines added to the prompt, web search) are in `_mimo`;
+this module reads the Chat shapes.
 """
 
 from __future__ import annotations
@@ -11,24 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _json
-from .._models import fixes_sampling_when_thinking, supports_images, thinking_by_default
+from .._models import supports_images
+from . import _mimo
+from ._mimo import MAX_COMPLETION_TOKENS, PLACEHOLDER_REASONING
+from ._tooldefs import Entry
+from ._tools import ToolSpec
 from .errors import invalid_request
 
-PLACEHOLDER_REASONING = "(this turn ran without thinking mode)"
-MAX_COMPLETION_TOKENS = 131072  # MiMo refuses larger values with a 400; no model writes more anyway
-_EFFORT = {"low": "low", "medium": "medium", "high": "high", "minimal": "low", "xhigh": "high", "max": "high"}
-# Copied as given (nulls dropped); everything else is either rewritten below or not sent.
-_PASSTHROUGH = ("stop", "frequency_penalty", "presence_penalty", "temperature", "top_p")
+__all__ = ["MAX_COMPLETION_TOKENS", "PLACEHOLDER_REASONING", "ChatTranslation", "chat_request_from_chat"]
+
 _HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "reasoning_effort",
     "thinking", "tools", "tool_choice", "parallel_tool_calls", "response_format", "n", "web_search_options",
-    *_PASSTHROUGH,
+    "stop", "frequency_penalty", "presence_penalty", "temperature", "top_p",
 })
 # Dropped without a warning: bookkeeping fields that do not change the answer.
 _QUIET = frozenset({"user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "seed"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-_WEB_SEARCH_OPTIONS = ("max_keyword", "force_search", "limit")
-_LOCATION_KEYS = ("country", "region", "city")
 
 
 @dataclass(slots=True)
@@ -47,27 +48,21 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     warnings: list[str] = []
-    thinking = _thinking(body, upstream_model)
+    effort = _mimo.effort(body.get("reasoning_effort"), "reasoning_effort")
+    thinking = _thinking(body.get("thinking"), effort, upstream_model)
     out: dict[str, Any] = {"model": upstream_model}
-    out["messages"] = _messages(body.get("messages"), upstream_model, thinking["type"] == "enabled", warnings)
-    for key in _PASSTHROUGH:
-        if body.get(key) is not None:
-            out[key] = body[key]
-    if thinking["type"] == "enabled" and fixes_sampling_when_thinking(upstream_model):
-        out.pop("temperature", None)  # MiMo forces 1.0 / 0.95 with thinking on
-        out.pop("top_p", None)
+    messages = _messages(body.get("messages"), upstream_model, thinking, warnings)
+    _mimo.sampling(body, out, on=thinking, model=upstream_model, warnings=warnings)
     _max_tokens(body, out)
     _n(body.get("n"))
-    out["thinking"] = thinking
-    effort = _effort(body.get("reasoning_effort"))
-    if effort and effort != "none" and thinking["type"] == "enabled":
-        out["reasoning_effort"] = effort
+    _mimo.set_thinking(out, thinking, effort)
     include_usage = _stream(body, out)
-    lines = [_response_format(body.get("response_format"), out)]
-    web_search = _tools(body, out, native_web_search, warnings, lines)
-    _directives(out["messages"], [line for line in lines if line])
-    if body.get("parallel_tool_calls") is not None and "tools" in out:
-        out["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
+    schema_line = _response_format(body.get("response_format"), out)
+    web_search, must_call = _tools(body, out, native_web_search, warnings)
+    out["messages"] = _mimo.with_directives(messages, [must_call, schema_line])
+    parallel = _mimo.boolean(body, "parallel_tool_calls")
+    if parallel is not None and "tools" in out:
+        out["parallel_tool_calls"] = parallel
     dropped = sorted(k for k in body if k not in _HANDLED and k not in _QUIET)
     if dropped:
         # repr and a cap: client-chosen names must not start a new log line or flood it
@@ -79,38 +74,14 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
 # -- scalar parameters -----------------------------------------------------------------------
 
 
-def _thinking(body: dict, model: str) -> dict:
-    """The explicit `thinking` switch: the client's object, else the effort's, else the model's default."""
-    given = body.get("thinking")
-    if given is not None:
-        kind = given.get("type") if isinstance(given, dict) else None
-        if kind not in ("enabled", "disabled"):
-            raise invalid_request('`thinking` must be {"type": "enabled"} or {"type": "disabled"}.', param="thinking")
-        return {"type": kind}
-    effort = _effort(body.get("reasoning_effort"))
-    if effort is None:
-        return {"type": "enabled" if thinking_by_default(model) else "disabled"}
-    return {"type": "disabled" if effort == "none" else "enabled"}  # asking for effort asks for thinking
-
-
-def _effort(value: Any) -> str | None:
-    """MiMo accepts only low/medium/high; `none` means thinking off."""
-    if value is None:
-        return None
-    if value == "none":
-        return "none"
-    if isinstance(value, str) and value in _EFFORT:
-        return _EFFORT[value]
-    raise invalid_request(
-        f"Unsupported reasoning_effort {value!r}; use none, minimal, low, medium, high or xhigh.",
-        param="reasoning_effort",
-    )
-
-
-def _positive_int(value: Any, param: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid_request(f"`{param}` must be a positive integer.", param=param)
-    return value
+def _thinking(given: Any, effort: str | None, model: str) -> bool:
+    """MiMo's own `thinking` switch when the client sent it, else what the effort says."""
+    if given is None:
+        return _mimo.thinking(effort, model)
+    kind = given.get("type") if isinstance(given, dict) else None
+    if kind not in ("enabled", "disabled"):
+        raise invalid_request('`thinking` must be {"type": "enabled"} or {"type": "disabled"}.', param="thinking")
+    return kind == "enabled"
 
 
 def _max_tokens(body: dict, out: dict) -> None:
@@ -119,11 +90,11 @@ def _max_tokens(body: dict, out: dict) -> None:
     if value is None:
         value, param = body.get("max_tokens"), "max_tokens"
     if value is not None:
-        out["max_completion_tokens"] = min(_positive_int(value, param), MAX_COMPLETION_TOKENS)
+        out["max_completion_tokens"] = _mimo.max_tokens(value, param)
 
 
 def _n(value: Any) -> None:
-    if value is not None and _positive_int(value, "n") != 1:
+    if value is not None and _mimo.positive_int(value, "n") != 1:
         raise invalid_request("MiMo returns one choice per request; `n` must be 1.", param="n")
 
 
@@ -154,69 +125,61 @@ def _response_format(value: Any, out: dict) -> str | None:
         raise invalid_request("`response_format.type` must be text, json_object or json_schema.",
                               param="response_format")
     spec = value.get("json_schema") if isinstance(value.get("json_schema"), dict) else {}
-    schema = spec.get("schema", {})
     out["response_format"] = {"type": "json_object"}
-    return "Reply with a single JSON object that conforms to this JSON Schema:\n" + _json.dumps_str(schema)
-
-
-def _directives(messages: list[dict], lines: list[str]) -> None:
-    """Our instructions as one system message after the client's leading system messages."""
-    if lines:
-        at = next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))
-        messages.insert(at, {"role": "system", "content": "\n\n".join(lines)})
+    return _mimo.schema_line(spec.get("schema"), spec.get("name"), spec.get("description"))
 
 
 # -- tools -----------------------------------------------------------------------------------
 
 
-def _tools(body: dict, out: dict, native_web_search: bool, warnings: list[str], lines: list) -> dict | None:
-    """Sets `tools` / `tool_choice` (never null, never empty); returns a web_search tool taken out."""
+def _tools(body: dict, out: dict, native_web_search: bool, warnings: list[str]) -> tuple[dict | None, str | None]:
+    """Sets `tools` / `tool_choice` (never null, never empty); returns the web_search tool set
+    aside for the gateway's own search, and the must-call line."""
     raw = body.get("tools")
     if raw is None:
         raw = []
     if not isinstance(raw, list):
         raise invalid_request("`tools` must be an array.", param="tools")
-    functions: list[dict] = []
-    search: tuple[dict, dict] | None = None  # (the client's tool, MiMo's tool)
+    entries: list[Entry] = []
+    search: dict | None = None  # the client's web_search tool
     for i, tool in enumerate(raw):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind == "function":
             fn = _function_tool(tool, i)
-            if any(f["function"]["name"] == fn["function"]["name"] for f in functions):
-                warnings.append(f"tools[{i}]: duplicate function name {fn['function']['name']!r} dropped")
+            name = fn["function"]["name"]
+            if any(e.upstream == name for e in entries):
+                warnings.append(f"tools[{i}]: duplicate function name {name!r} dropped")
                 continue
-            functions.append(fn)
+            entries.append(Entry(fn, "function", ToolSpec("function", name)))
         elif kind == "custom":
             raise invalid_request(
                 "Custom (freeform) tools are not supported on the Chat Completions path to MiMo yet; "
                 "declare the tool as a function, or use the Responses API.", param=f"tools[{i}]")
         elif kind in ("web_search", "web_search_preview"):
-            search = search or (tool, _native_search(tool))
+            search = search or tool
         elif isinstance(tool, dict):
             warnings.append(f"tools[{i}]: tool type {kind!r} is not supported by MiMo and was dropped")
         else:
             raise invalid_request(f"`tools[{i}]` must be an object.", param=f"tools[{i}]")
     options = body.get("web_search_options")
     if search is None and isinstance(options, dict):
-        search = (options, _native_search(options))
-    functions, keep_search, must = _tool_choice(body.get("tool_choice"), functions, search is not None)
-    native = search[1] if search and keep_search and native_web_search else None
-    taken = search[0] if search and keep_search and not native_web_search else None
-    tools = [*functions, native] if native else functions
-    if tools:
-        out["tools"] = tools
-        out["tool_choice"] = "auto"  # MiMo treats every other value as auto (A3)
-    if must and native and not functions:
-        native["force_search"] = True  # MiMo's own way to insist on searching
-    elif must and tools:
-        lines.append(_must_call(tools))
-    return taken
+        search = options
+    aside = None
+    if search is not None and native_web_search:
+        entries.append(Entry(_mimo.native_web_search(search), "web_search"))
+    elif search is not None:
+        aside = Entry({"type": "web_search"}, "web_search")
+    selection = _mimo.select_tools(body.get("tool_choice"), entries, aside=aside)
+    if selection.entries:
+        out["tools"] = [e.tool for e in selection.entries]
+        out["tool_choice"] = "auto"  # MiMo treats every other value as auto
+    return (search if aside is not None and selection.search else None), selection.line()
 
 
 def _function_tool(tool: dict, i: int) -> dict:
     fn = tool.get("function")
     name = fn.get("name") if isinstance(fn, dict) else None
-    if not isinstance(name, str) or not name:
+    if not isinstance(fn, dict) or not isinstance(name, str) or not name:
         raise invalid_request(f"`tools[{i}].function.name` is required.", param=f"tools[{i}].function.name")
     clean: dict[str, Any] = {"name": name}
     for key in ("description", "parameters"):
@@ -225,67 +188,6 @@ def _function_tool(tool: dict, i: int) -> dict:
     if isinstance(fn.get("strict"), bool):  # MiMo rejects `strict: null`
         clean["strict"] = fn["strict"]
     return {"type": "function", "function": clean}
-
-
-def _native_search(tool: dict) -> dict:
-    """MiMo's own web_search tool, keeping only the options it documents (A9)."""
-    native: dict[str, Any] = {"type": "web_search"}
-    for key in _WEB_SEARCH_OPTIONS:
-        if tool.get(key) is not None:
-            native[key] = tool[key]
-    location = tool.get("user_location")
-    if isinstance(location, dict):
-        where = location.get("approximate") if isinstance(location.get("approximate"), dict) else location
-        picked = {k: where[k] for k in _LOCATION_KEYS if isinstance(where.get(k), str) and where[k]}
-        if picked:
-            native["user_location"] = {"type": "approximate", **picked}
-    return native
-
-
-def _tool_choice(choice: Any, functions: list[dict], has_search: bool) -> tuple[list[dict], bool, bool]:
-    """(functions to send, keep web search?, must the model call one?). MiMo cannot force a call (A3)."""
-    if choice is None or choice == "auto":
-        return functions, True, False
-    if choice == "none":
-        return [], False, False
-    if choice == "required":
-        return functions, True, True
-    kind = choice.get("type") if isinstance(choice, dict) else None
-    if kind == "function":
-        inner = choice.get("function") if isinstance(choice.get("function"), dict) else choice
-        name = inner.get("name")
-        picked = [f for f in functions if f["function"]["name"] == name]
-        if not picked:
-            raise invalid_request(f"`tool_choice` names function {name!r}, which is not in `tools`.",
-                                  param="tool_choice")
-        return picked, False, True
-    if kind == "allowed_tools":
-        spec = choice.get("allowed_tools") if isinstance(choice.get("allowed_tools"), dict) else choice
-        allowed = spec.get("tools") if isinstance(spec.get("tools"), list) else []
-        names = {_allowed_name(t) for t in allowed}
-        picked = [f for f in functions if f["function"]["name"] in names]
-        search = bool(names & {"web_search", "web_search_preview"})
-        return picked, search, spec.get("mode") == "required"
-    if kind in ("web_search", "web_search_preview") and has_search:
-        return [], True, True
-    raise invalid_request("Unsupported `tool_choice`; use auto, none, required, a function or allowed_tools.",
-                          param="tool_choice")
-
-
-def _allowed_name(tool: Any) -> str | None:
-    if not isinstance(tool, dict):
-        return None
-    inner = tool.get("function") if isinstance(tool.get("function"), dict) else tool
-    name = inner.get("name") if tool.get("type") == "function" else tool.get("type")
-    return name if isinstance(name, str) else None
-
-
-def _must_call(tools: list[dict]) -> str:
-    names = [f"`{t['function']['name']}`" if t["type"] == "function" else "`web_search`" for t in tools]
-    if len(names) == 1:
-        return f"In your next reply you must call the tool {names[0]}; do not answer without calling it."
-    return ("In your next reply you must call at least one of these tools: " + ", ".join(names)
-            + "; do not answer without calling a tool.")
 
 
 # -- messages --------------------------------------------------------------------------------

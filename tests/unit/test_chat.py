@@ -10,6 +10,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from mimo_asgi._sse import DONE, SSEDecoder
+from mimo_asgi.translate._mimo import MUST_CALL_ANY, must_call_line
+from mimo_asgi.translate._tooldefs import Entry
+from mimo_asgi.translate._tools import ToolSpec
 from mimo_asgi.translate.chat import PLACEHOLDER_REASONING, chat_request_from_chat
 from mimo_asgi.translate.chat_stream import ChatStream, chat_completion_for_client
 from mimo_asgi.translate.errors import OpenAIError, invalid_request
@@ -248,9 +251,7 @@ def test_tool_choice_required_keeps_tools_sends_auto_and_asks_in_words():
     assert body["tools"] == [FN, FN2]
     assert body["tool_choice"] == "auto"
     assert body["messages"][1:] == USER
-    line = body["messages"][0]
-    assert line["role"] == "system" and "`get_weather`, `get_time`" in line["content"]
-    assert "must call" in line["content"]
+    assert body["messages"][0] == {"role": "system", "content": MUST_CALL_ANY}
 
 
 @pytest.mark.parametrize("choice", [{"type": "function", "function": {"name": "get_time"}},
@@ -259,7 +260,8 @@ def test_named_tool_choice_narrows_to_that_function(choice):
     body = body_of(tools=[FN, FN2, {"type": "web_search"}], tool_choice=choice)
     assert body["tools"] == [FN2]
     assert body["tool_choice"] == "auto"
-    assert "must call the tool `get_time`" in body["messages"][0]["content"]
+    assert body["messages"][0]["content"] == must_call_line([Entry(FN2, "function", ToolSpec("function", "get_time"))])
+    assert "`get_time`" in body["messages"][0]["content"]
 
 
 def test_named_tool_choice_for_a_missing_function_is_a_400():
@@ -272,7 +274,7 @@ def test_allowed_tools_narrow_and_mode_decides_the_line():
         {"type": "function", "function": {"name": "get_time"}}, {"type": "web_search"}]}}
     body = body_of(tools=[FN, FN2, {"type": "web_search"}], tool_choice=chat_shape)
     assert body["tools"] == [FN2, {"type": "web_search"}]
-    assert "`get_time`, `web_search`" in body["messages"][0]["content"]
+    assert body["messages"][0] == {"role": "system", "content": MUST_CALL_ANY}
     responses_shape = {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "get_weather"}]}
     body = body_of(tools=[FN, FN2], tool_choice=responses_shape)
     assert body["tools"] == [FN] and body["messages"] == USER
@@ -293,7 +295,7 @@ def test_tool_choice_web_search_forces_the_search():
 
 def test_invalid_tool_choice_is_a_400():
     assert rejected({"messages": USER, "tools": [FN], "tool_choice": "sometimes"}).param == "tool_choice"
-    assert rejected({"messages": USER, "tools": [FN], "tool_choice": {"type": "custom"}}).param == "tool_choice"
+    assert rejected({"messages": USER, "tools": [FN], "tool_choice": {"type": "custom"}}).param == "tool_choice.name"
 
 
 # -- request: messages -----------------------------------------------------------------------

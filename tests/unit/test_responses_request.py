@@ -614,7 +614,7 @@ TOOLS = [EXEC, APPLY_PATCH, {"type": "web_search"}]
 
 def test_tool_choice_auto_and_absent():
     assert translate({"input": "q", "tools": TOOLS, "tool_choice": "auto"}).body["tool_choice"] == "auto"
-    assert "tool_choice" not in translate({"input": "q", "tools": TOOLS}).body
+    assert translate({"input": "q", "tools": TOOLS}).body["tool_choice"] == "auto"  # explicit, as on the Chat path
 
 
 def test_tool_choice_none_removes_every_tool():
@@ -638,8 +638,8 @@ def test_tool_choice_named_keeps_only_that_tool(choice):
     t = translate({"input": "q", "tools": TOOLS, "tool_choice": choice}, native_web_search=False)
     assert [x["function"]["name"] for x in t.body["tools"]] == [choice["name"]]
     assert t.body["tool_choice"] == "auto"
-    assert t.body["messages"][0] == {"role": "system",
-                                     "content": f"You must call the `{choice['name']}` tool in your next response."}
+    assert t.body["messages"][0] == {"role": "system", "content": (
+        f"You must call the `{choice['name']}` tool in your next response; do not answer without calling it.")}
     assert t.web_search is None
 
 
@@ -657,10 +657,11 @@ def test_tool_choice_allowed_tools():
     assert auto.body["messages"] == [{"role": "user", "content": "q"}]
 
 
-def test_hosted_tool_choice_becomes_auto_and_forces_native_search():
+def test_hosted_tool_choice_narrows_to_native_search_and_forces_it():
     t = translate({"input": "q", "tools": TOOLS, "tool_choice": {"type": "web_search"}})
     assert t.body["tool_choice"] == "auto"
-    assert t.body["tools"][2] == {"type": "web_search", "force_search": True}
+    assert t.body["tools"] == [{"type": "web_search", "force_search": True}]
+    assert t.body["messages"] == [{"role": "user", "content": "q"}]
 
 
 # ---------------------------------------------------------------- parameters
@@ -703,7 +704,7 @@ def test_text_format_json_object_and_json_schema():
                                                         "schema": schema}}}).body
     assert body["response_format"] == {"type": "json_object"}
     assert body["messages"][0] == {"role": "system", "content":
-        "Respond with only a JSON object that conforms to the JSON schema \"thing\":\n"
+        "Respond with only a JSON object that conforms to the JSON Schema \"thing\":\n"
         + json.dumps(schema, separators=(",", ":"))}
 
 
