@@ -77,8 +77,9 @@ def _tool_choice(request: Mapping[str, Any]) -> Any:
         return _chosen(choice)
     nested = choice.get("allowed_tools")
     spec = nested if isinstance(nested, dict) else choice
-    tools = spec.get("tools") if isinstance(spec.get("tools"), list) else []
-    return {"type": "allowed_tools", "mode": spec.get("mode") or "auto", "tools": [_chosen(t) for t in tools]}
+    tools = spec.get("tools")
+    listed = [_chosen(t) for t in tools] if isinstance(tools, list) else []
+    return {"type": "allowed_tools", "mode": spec.get("mode") or "auto", "tools": listed}
 
 
 def echo_parameters(request: Mapping[str, Any]) -> dict[str, Any]:
