@@ -1,8 +1,9 @@
 """Responses content parts -> MiMo chat parts and tool-output strings (pure).
 
-Text parts are never empty; images become `image_url` parts only in user messages of
-vision models, otherwise a text marker says what was left out; readable `input_file`
-data becomes text, anything else a marker naming the file.
+Text parts are never empty. Images and audio go to MiMo in user messages (and, for images,
+after the tool outputs that returned them) unless the model is known to be text-only: then a
+user's image or audio is a 400 naming the model, and in a tool output a text marker says what
+was left out. Readable `input_file` data becomes text, anything else a marker naming the file.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from .._models import supports_images
 from .._seal import ReasoningSealer
-from ._mimo import safe_dumps  # also what _items imports from here
+from ._mimo import media_refused, safe_dumps  # safe_dumps: also what _items imports from here
 from ._tooldefs import Entry, ToolNames
 from .errors import invalid_request
 
@@ -34,13 +35,14 @@ class Ctx:
     names: ToolNames
     warnings: list[str]
     loaded: list[Entry] = field(default_factory=list)  # tools made callable by tool_search_output
+    asked: str | None = None  # the model name the client asked for (errors name it)
 
 
 def _text(s: str) -> dict[str, Any]:
     return {"type": "text", "text": s}
 
 
-def _image(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool) -> dict[str, Any]:
+def _image(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool, tool_output: bool) -> dict[str, Any]:
     url = part.get("image_url")
     if isinstance(url, dict):  # tolerate the chat shape {"url": ...}
         url = url.get("url")
@@ -51,10 +53,12 @@ def _image(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool) -> dict
         if isinstance(file_id, str) and file_id:
             return _text(f"[image omitted: file {file_id} cannot be fetched by this gateway]")
         raise invalid_request("An input_image needs an 'image_url'.", param=f"{param}.image_url")
-    if not supports_images(ctx.model):
-        return _text(f"[image omitted: {ctx.model} does not accept images]")
     if not allowed:
         return _text("[image omitted: images are only passed in user messages]")
+    if not supports_images(ctx.model):
+        if not tool_output:
+            raise media_refused("image", ctx.model, ctx.asked, param)
+        return _text(f"[image omitted: {ctx.model} does not accept images]")
     image: dict[str, Any] = {"url": url}
     if isinstance(part.get("detail"), str) and part["detail"] in _DETAILS:
         image["detail"] = part["detail"]
@@ -90,7 +94,7 @@ def _file(part: dict[str, Any]) -> dict[str, Any]:
     return _text(f"[file: {name}]\n{text}")
 
 
-def _part(part: Any, role: str, param: str, ctx: Ctx) -> dict[str, Any] | None:
+def _part(part: Any, role: str, param: str, ctx: Ctx, *, tool_output: bool = False) -> dict[str, Any] | None:
     if not isinstance(part, dict) or not isinstance(part.get("type"), str):
         raise invalid_request("Each content part must be an object with a string 'type'.", param=param)
     kind = part["type"]
@@ -101,7 +105,7 @@ def _part(part: Any, role: str, param: str, ctx: Ctx) -> dict[str, Any] | None:
             raise invalid_request(f"'{key}' must be a string.", param=f"{param}.{key}")
         return _text(text) if text else None  # MiMo rejects empty text parts
     if kind == "input_image":
-        return _image(part, param, ctx, allowed=role == "user")
+        return _image(part, param, ctx, allowed=role == "user", tool_output=tool_output)
     if kind == "input_file":
         return _file(part)
     return _text(f"[{kind} omitted: not supported by this model]")
@@ -139,7 +143,7 @@ def output_text(value: Any, param: str, ctx: Ctx) -> tuple[str, list[dict[str, A
         if isinstance(item, str):
             texts.append(item)
             continue
-        part = _part(item, "user", f"{param}[{j}]", ctx)
+        part = _part(item, "user", f"{param}[{j}]", ctx, tool_output=True)
         if part is None:
             continue
         if part["type"] == "image_url":

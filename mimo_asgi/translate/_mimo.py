@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _json
 from .._models import fixes_sampling_when_thinking, thinking_by_default
-from .errors import invalid_request
+from .errors import OpenAIError, invalid_request
 
 if TYPE_CHECKING:
     from ._tooldefs import Entry
@@ -119,6 +119,18 @@ def sampling(body: dict[str, Any], out: dict[str, Any], *, on: bool, model: str,
         if not (isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))):
             raise invalid_request("'stop' must be a string or an array of strings.", param="stop")
         out["stop"] = stop
+
+
+# -- images and audio ---------------------------------------------------------------------------
+
+
+def media_refused(kind: str, model: str, asked: Any, param: str) -> OpenAIError:
+    """The 400 for a user's image or audio sent to a model known to be text-only. (Inside tool
+    outputs a marker stands in instead, so an agent's session goes on.)"""
+    name = asked[:64] if isinstance(asked, str) else None
+    served = f"'{name}' is served by {model}, which" if name and name != model else model
+    return invalid_request(f"{served} does not accept {kind} input; remove the {kind} or use a model that "
+                           "accepts it.", param=param, code=f"{kind}_input_not_supported")
 
 
 # -- the lines we add to the prompt -------------------------------------------------------------

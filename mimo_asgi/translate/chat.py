@@ -51,7 +51,7 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
     effort = _mimo.effort(body.get("reasoning_effort"), "reasoning_effort")
     thinking = _thinking(body.get("thinking"), effort, upstream_model)
     out: dict[str, Any] = {"model": upstream_model}
-    messages = _messages(body.get("messages"), upstream_model, thinking, warnings)
+    messages = _messages(body.get("messages"), _Turns(upstream_model, body.get("model"), thinking, warnings))
     _mimo.sampling(body, out, on=thinking, model=upstream_model, warnings=warnings)
     _max_tokens(body, out)
     _n(body.get("n"))
@@ -193,14 +193,23 @@ def _function_tool(tool: dict, i: int) -> dict:
 # -- messages --------------------------------------------------------------------------------
 
 
-def _messages(raw: Any, model: str, thinking: bool, warnings: list[str]) -> list[dict]:
+@dataclass(slots=True)
+class _Turns:
+    """What message translation needs besides the messages."""
+
+    model: str  # MiMo's
+    asked: Any  # the client's `model`, named in errors
+    thinking: bool
+    warnings: list[str]
+
+
+def _messages(raw: Any, turns: _Turns) -> list[dict]:
     if not isinstance(raw, list) or not raw:
         raise invalid_request("`messages` must be a non-empty array.", param="messages")
-    images = supports_images(model)
-    return [_message(m, i, model, images, thinking, warnings) for i, m in enumerate(raw)]
+    return [_message(m, i, turns) for i, m in enumerate(raw)]
 
 
-def _message(msg: Any, i: int, model: str, images: bool, thinking: bool, warnings: list[str]) -> dict:
+def _message(msg: Any, i: int, turns: _Turns) -> dict:
     where = f"messages[{i}]"
     if not isinstance(msg, dict):
         raise invalid_request(f"`{where}` must be an object.", param=where)
@@ -208,9 +217,9 @@ def _message(msg: Any, i: int, model: str, images: bool, thinking: bool, warning
     if role not in _ROLES:
         raise invalid_request(f"`{where}.role` must be one of system, developer, user, assistant, tool.",
                               param=f"{where}.role")
-    content = msg.get("content")
+    content, warnings = msg.get("content"), turns.warnings
     if role == "user":
-        return {"role": role, "content": _user_content(content, where, model, images, warnings)}
+        return {"role": role, "content": _user_content(content, where, turns)}
     if role == "tool":
         call_id = msg.get("tool_call_id")
         if not isinstance(call_id, str) or not call_id:
@@ -218,7 +227,7 @@ def _message(msg: Any, i: int, model: str, images: bool, thinking: bool, warning
         return {"role": "tool", "tool_call_id": call_id, "content": _flat_text(content, where, warnings)}
     if role != "assistant":
         return {"role": "system", "content": _flat_text(content, where, warnings)}
-    return _assistant(msg, where, thinking, warnings)
+    return _assistant(msg, where, turns.thinking, warnings)
 
 
 def _assistant(msg: dict, where: str, thinking: bool, warnings: list[str]) -> dict:
@@ -296,7 +305,7 @@ def _flat_text(content: Any, where: str, warnings: list[str]) -> str:
     return "\n".join(texts)
 
 
-def _user_content(content: Any, where: str, model: str, images: bool, warnings: list[str]) -> Any:
+def _user_content(content: Any, where: str, turns: _Turns) -> Any:
     if content is None or isinstance(content, str):
         return content or ""
     parts: list[dict] = []
@@ -305,16 +314,16 @@ def _user_content(content: Any, where: str, model: str, images: bool, warnings: 
         if kind == "text":
             if isinstance(part.get("text"), str) and part["text"]:  # empty text parts 400 upstream
                 parts.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url" and images:
-            parts.append({"type": "image_url", "image_url": _image(part.get("image_url"), f"{where}.content[{j}]")})
         elif kind == "image_url":
-            parts.append({"type": "text", "text": f"[image omitted: {model} does not accept images]"})
-            warnings.append(f"{where}: image replaced by a text marker ({model} does not accept images)")
+            image = _image(part.get("image_url"), f"{where}.content[{j}]")
+            if not supports_images(turns.model):
+                raise _mimo.media_refused("image", turns.model, turns.asked, f"{where}.content[{j}]")
+            parts.append({"type": "image_url", "image_url": image})
         elif kind in ("input_audio", "audio_url"):
             parts.append(part)
         else:
             parts.append({"type": "text", "text": f"[{kind or 'unknown'} content omitted]"})
-            warnings.append(f"{where}: {kind!r} part replaced by a text marker")
+            turns.warnings.append(f"{where}: {kind!r} part replaced by a text marker")
     if not parts:
         return ""
     if not any(p["type"] == "text" for p in parts):

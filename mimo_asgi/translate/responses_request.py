@@ -145,7 +145,8 @@ def chat_request_from_responses(
     names = ToolNames()
     declared = declare_tools(body.get("tools"), names, native_web_search_ok=native_web_search,
                              drop_unsupported=drop_unsupported_tools, warnings=warnings)
-    ctx = Ctx(upstream_model, sealer, names, warnings)
+    asked = body.get("model")
+    ctx = Ctx(upstream_model, sealer, names, warnings, asked=asked if isinstance(asked, str) else None)
     instructions = _instructions(body.get("instructions"), ctx)
     if "input" not in body or body["input"] is None:
         raise invalid_request("'input' is required.", param="input")

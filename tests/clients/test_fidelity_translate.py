@@ -20,13 +20,12 @@ def client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key="client-own-key", max_retries=0, timeout=20)
 
 
-def bad_request(call) -> dict:
-    """The error body of a 400 the SDK raised."""
+def bad_request(call, *args, **kwargs) -> dict:
+    """The `error` object of the 400 the SDK raised for `call(*args, **kwargs)`."""
     with pytest.raises(openai.BadRequestError) as info:
-        call()
+        call(*args, **kwargs)
     assert info.value.status_code == 400
-    return info.value.body if isinstance(info.value.body, dict) and "param" in info.value.body \
-        else info.value.response.json()["error"]
+    return info.value.response.json()["error"]
 
 
 # -- item 8: the echoed request validates -------------------------------------------------------
@@ -42,3 +41,48 @@ def test_echoed_function_tools_carry_strict_and_the_response_validates(gateway, 
     assert body["tools"] == [{**WEATHER, "strict": True}]  # OpenAI's default for Responses function tools
     Response.model_validate(body)
     assert body["output"][-1]["type"] == "function_call"
+
+
+# -- item 9: images are never dropped silently --------------------------------------------------
+
+IMAGE = "data:image/png;base64,iVBORw0KGgo="
+
+
+def test_a_users_image_for_a_text_only_model_is_a_400_naming_it(gateway, fake):
+    url, _ = gateway  # gpt-5* is served by mimo-v2.5-pro, which takes no images
+    before = len(fake.requests)
+    error = bad_request(client(url).chat.completions.create, model="gpt-5.5", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": IMAGE}}]}])
+    assert error["param"] == "messages[0].content[1]" and "gpt-5.5" in error["message"]
+    assert "mimo-v2.5-pro" in error["message"] and error["code"] == "image_input_not_supported"
+    error = bad_request(client(url).responses.create, model="gpt-5.5", input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "What is this?"}, {"type": "input_image", "image_url": IMAGE}]}])
+    assert error["param"] == "input[0].content[1]" and "mimo-v2.5-pro" in error["message"]
+    assert len(fake.requests) == before  # MiMo was never asked
+
+
+def test_a_users_image_reaches_a_mimo_model_newer_than_the_gateway_knows(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(text="A cat."), Answer(text="A cat."))
+    out = client(url).chat.completions.create(model="mimo-v2.6-flash", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": IMAGE}}]}])
+    assert out.choices[0].message.content == "A cat."
+    assert fake.requests[-1].body["messages"][0]["content"][1] == {"type": "image_url", "image_url": {"url": IMAGE}}
+    out = client(url).responses.create(model="mimo-v2.6-flash", input=[{"role": "user", "content": [
+        {"type": "input_image", "image_url": IMAGE}]}])
+    assert out.output_text == "A cat."
+    assert {"type": "image_url", "image_url": {"url": IMAGE}} in fake.requests[-1].body["messages"][0]["content"]
+
+
+def test_an_image_in_a_tool_output_becomes_a_marker_for_a_text_only_model(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(text="I could not see it."))
+    out = client(url).responses.create(model="gpt-5.5", input=[
+        {"role": "user", "content": "Take a screenshot."},
+        {"type": "function_call", "call_id": "call_1", "name": "screenshot", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": [
+            {"type": "input_text", "text": "taken"}, {"type": "input_image", "image_url": IMAGE}]}],
+        tools=[{"type": "function", "name": "screenshot", "parameters": {"type": "object", "properties": {}}}])
+    assert out.output_text == "I could not see it."
+    tool = [m for m in fake.requests[-1].body["messages"] if m["role"] == "tool"][0]
+    assert tool["content"] == "taken\n[image omitted: mimo-v2.5-pro does not accept images]"

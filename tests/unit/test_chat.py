@@ -361,14 +361,21 @@ def test_images_kept_for_vision_models_with_a_text_part():
                                                 {"type": "text", "text": " "}]}]
 
 
-def test_images_replaced_by_a_marker_on_non_vision_models():
+def test_images_reach_models_not_known_to_be_text_only():
     msgs = [{"role": "user", "content": [{"type": "text", "text": "what is this"},
                                          {"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]
-    t = chat_request_from_chat({"messages": msgs}, upstream_model=PRO)
-    content = t.body["messages"][0]["content"]
-    assert content[0] == {"type": "text", "text": "what is this"}
-    assert content[1]["type"] == "text" and "image omitted" in content[1]["text"]
-    assert len(t.warnings) == 1
+    for model in ("mimo-v2.6-flash", "mimo-v3-omni"):
+        content = chat_request_from_chat({"messages": msgs}, upstream_model=model).body["messages"][0]["content"]
+        assert content == msgs[0]["content"]
+
+
+def test_images_for_a_text_only_model_are_a_400_naming_the_model():
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "what is this"},
+                                         {"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]
+    err = rejected({"model": "gpt-5.5", "messages": msgs})
+    assert err.param == "messages[0].content[1]" and err.code == "image_input_not_supported"
+    assert "'gpt-5.5'" in err.message and PRO in err.message
+    assert PRO in rejected({"model": PRO, "messages": msgs}).message
 
 
 @pytest.mark.parametrize(("messages", "param"), [

@@ -203,21 +203,33 @@ def test_images_reach_vision_models_as_image_url_parts_with_a_text_part():
     ]}]
 
 
-def test_images_for_text_only_models_and_file_id_images_become_markers():
+def test_file_id_images_become_markers():
     body = {"input": [{"role": "user", "content": [
         {"type": "input_text", "text": "look"},
         {"type": "input_image", "image_url": IMAGE},
         {"type": "input_image", "file_id": "file-abc"},
     ]}]}
-    assert messages_of(body) == [{"role": "user", "content":
-        "look\n\n[image omitted: mimo-v2.5-pro does not accept images]\n\n"
-        "[image omitted: file file-abc cannot be fetched by this gateway]"}]
     vision = messages_of(body, model="mimo-v2.5")[0]["content"]
     assert vision == [
         {"type": "text", "text": "look"},
         {"type": "image_url", "image_url": {"url": IMAGE}},
         {"type": "text", "text": "[image omitted: file file-abc cannot be fetched by this gateway]"},
     ]
+
+
+@pytest.mark.parametrize("model", ["mimo-v2.6-flash", "mimo-v3-omni", "mimo-v2.5"])
+def test_a_users_image_reaches_any_model_not_known_to_be_text_only(model):
+    body = {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": IMAGE}]}]}
+    assert messages_of(body, model=model)[0]["content"][1] == {"type": "image_url", "image_url": {"url": IMAGE}}
+
+
+@pytest.mark.parametrize("model", ["mimo-v2.5-pro", "mimo-v2-pro", "mimo-v2-flash", "mimo-v2.5-pro-ultraspeed"])
+def test_a_users_image_for_a_text_only_model_is_a_400_naming_the_model(model):
+    body = {"model": "gpt-5.5", "input": [user("q"), {"role": "user", "content": [
+        {"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": IMAGE}]}]}
+    err = fails(body, "input[1].content[1]", model=model)
+    assert "'gpt-5.5'" in err.message and model in err.message and "image" in err.message
+    assert err.code == "image_input_not_supported"
 
 
 def test_input_files_become_text_when_readable_else_a_marker_naming_the_file():
