@@ -1,9 +1,9 @@
 """Responses content parts -> MiMo chat parts and tool-output strings (pure).
 
-Text parts are never empty. Images and audio go to MiMo in user messages (and, for images,
-after the tool outputs that returned them) unless the model is known to be text-only: then a
-user's image or audio is a 400 naming the model, and in a tool output a text marker says what
-was left out. Readable `input_file` data becomes text, anything else a marker naming the file.
+Text parts are never empty. Images and audio go to MiMo in user messages (and images also
+after the tool outputs that returned them; audio in a tool output becomes a marker) unless the
+model is known to be text-only: then a user's image or audio is a 400 naming the model, and in
+a tool output a text marker says what was left out. Readable `input_file` data becomes text, anything else a marker naming the file.
 """
 
 from __future__ import annotations
@@ -65,6 +65,23 @@ def _image(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool, tool_ou
     return {"type": "image_url", "image_url": image}
 
 
+def _audio(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool, tool_output: bool) -> dict[str, Any]:
+    """`input_audio` (`{data: base64, format: wav|mp3}`): the same part in MiMo's chat shape,
+    under the rule images follow."""
+    audio = part.get("input_audio")
+    if not isinstance(audio, dict) or not isinstance(audio.get("data"), str) or not audio["data"]:
+        raise invalid_request("An input_audio part needs 'input_audio.data' (base64 audio).",
+                              param=f"{param}.input_audio")
+    if not allowed or tool_output:
+        return _text("[audio omitted: audio is only passed in user messages]")
+    if not supports_images(ctx.model):
+        raise media_refused("audio", ctx.model, ctx.asked, param)
+    clean = {"data": audio["data"]}
+    if isinstance(audio.get("format"), str):
+        clean["format"] = audio["format"]
+    return {"type": "input_audio", "input_audio": clean}
+
+
 def _decoded_text(data: str) -> str | None:
     """The text inside `file_data` (data URL or bare base64), or None when it is not text."""
     if data.startswith("data:"):
@@ -106,13 +123,16 @@ def _part(part: Any, role: str, param: str, ctx: Ctx, *, tool_output: bool = Fal
         return _text(text) if text else None  # MiMo rejects empty text parts
     if kind == "input_image":
         return _image(part, param, ctx, allowed=role == "user", tool_output=tool_output)
+    if kind == "input_audio":
+        return _audio(part, param, ctx, allowed=role == "user", tool_output=tool_output)
     if kind == "input_file":
         return _file(part)
     return _text(f"[{kind} omitted: not supported by this model]")
 
 
 def chat_parts(content: Any, role: str, param: str, ctx: Ctx) -> list[dict[str, Any]]:
-    """Chat parts (`text` / `image_url`) for a message's `content`, empty text dropped."""
+    """Chat parts (`text`, and in user messages `image_url` / `input_audio`) for a message's
+    `content`, empty text dropped."""
     if content is None:
         return []
     if isinstance(content, str):
@@ -124,6 +144,7 @@ def chat_parts(content: Any, role: str, param: str, ctx: Ctx) -> list[dict[str, 
 
 
 def parts_text(parts: list[dict[str, Any]]) -> str:
+    """The text parts' text (`image_url` / `input_audio` parts are not text)."""
     return "\n\n".join(p["text"] for p in parts if p["type"] == "text")
 
 

@@ -320,6 +320,8 @@ def _user_content(content: Any, where: str, turns: _Turns) -> Any:
                 raise _mimo.media_refused("image", turns.model, turns.asked, f"{where}.content[{j}]")
             parts.append({"type": "image_url", "image_url": image})
         elif kind in ("input_audio", "audio_url"):
+            if not supports_images(turns.model):  # text-only models take neither
+                raise _mimo.media_refused("audio", turns.model, turns.asked, f"{where}.content[{j}]")
             parts.append(part)
         else:
             parts.append({"type": "text", "text": f"[{kind or 'unknown'} content omitted]"})

@@ -86,3 +86,37 @@ def test_an_image_in_a_tool_output_becomes_a_marker_for_a_text_only_model(gatewa
     assert out.output_text == "I could not see it."
     tool = [m for m in fake.requests[-1].body["messages"] if m["role"] == "tool"][0]
     assert tool["content"] == "taken\n[image omitted: mimo-v2.5-pro does not accept images]"
+
+
+# -- item 10: audio follows the rule images follow ----------------------------------------------
+
+AUDIO = {"data": "UklGRg==", "format": "wav"}
+
+
+def test_a_users_audio_for_a_text_only_model_is_a_400_naming_it(gateway, fake):
+    url, _ = gateway
+    before = len(fake.requests)
+    error = bad_request(client(url).responses.create, model="gpt-5.5", input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "Transcribe."}, {"type": "input_audio", "input_audio": AUDIO}]}])
+    assert error["param"] == "input[0].content[1]" and error["code"] == "audio_input_not_supported"
+    error = bad_request(client(url).chat.completions.create, model="gpt-5.5", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "Transcribe."}, {"type": "input_audio", "input_audio": AUDIO}]}])
+    assert error["param"] == "messages[0].content[1]" and "mimo-v2.5-pro" in error["message"]
+    assert len(fake.requests) == before
+
+
+def test_a_users_audio_reaches_an_audio_capable_model_on_the_chat_path(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(text="Hello."))
+    part = {"type": "input_audio", "input_audio": AUDIO}
+    client(url).chat.completions.create(model="mimo-v2.5", messages=[{"role": "user", "content": [part]}])
+    assert part in fake.requests[-1].body["messages"][0]["content"]
+
+
+@pytest.mark.xfail(strict=True, reason="needs _items._message to keep non-text parts, not only images")
+def test_a_users_audio_reaches_an_audio_capable_model_on_the_responses_path(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(text="Hello."))
+    client(url).responses.create(model="mimo-v2.5", input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "Transcribe."}, {"type": "input_audio", "input_audio": AUDIO}]}])
+    assert {"type": "input_audio", "input_audio": AUDIO} in fake.requests[-1].body["messages"][0]["content"]

@@ -378,6 +378,15 @@ def test_images_for_a_text_only_model_are_a_400_naming_the_model():
     assert PRO in rejected({"model": PRO, "messages": msgs}).message
 
 
+def test_audio_reaches_models_not_known_to_be_text_only_and_is_a_400_for_the_others():
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    msgs = [{"role": "user", "content": [audio]}]
+    body = chat_request_from_chat({"messages": msgs}, upstream_model=VISION).body
+    assert body["messages"] == [{"role": "user", "content": [audio, {"type": "text", "text": " "}]}]
+    err = rejected({"model": "gpt-5.5", "messages": msgs})
+    assert err.param == "messages[0].content[0]" and err.code == "audio_input_not_supported" and PRO in err.message
+
+
 @pytest.mark.parametrize(("messages", "param"), [
     (None, "messages"), ("hi", "messages"), ([], "messages"), (["hi"], "messages[0]"),
     ([{"content": "x"}], "messages[0].role"), ([{"role": "wizard", "content": "x"}], "messages[0].role"),
