@@ -16,11 +16,10 @@ from typing import Any
 
 from .._models import supports_images
 from .._seal import ReasoningSealer
-from ._mimo import media_refused, safe_dumps  # safe_dumps: also what _items imports from here
+from ._mimo import EMPTY_OUTPUT, media_refused, safe_dumps  # safe_dumps: also what _items imports from here
 from ._tooldefs import Entry, ToolNames
 from .errors import invalid_request
 
-EMPTY_OUTPUT = "(empty output)"
 _TEXT_PARTS = {"input_text", "output_text", "text", "summary_text", "reasoning_text"}
 _DETAILS = {"low", "high", "auto"}
 _BINARY_MIME = ("image/", "audio/", "video/", "application/pdf", "application/zip", "application/octet-stream")

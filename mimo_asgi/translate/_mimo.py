@@ -38,6 +38,7 @@ EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "
 # when the real text is lost this stands in for it (MiMo accepts any non-empty text).
 PLACEHOLDER_REASONING = "(this turn ran without thinking mode)"
 NO_OUTPUT = "No output was recorded for this tool call."
+EMPTY_OUTPUT = "(empty output)"
 MUST_CALL_ANY = "You must call at least one of the available tools in your next response; do not answer with text only."
 _SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 _FIXED_WHILE_THINKING = ("temperature", "top_p")  # MiMo forces 1.0 / 0.95 for some models

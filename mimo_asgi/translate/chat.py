@@ -18,6 +18,7 @@ from . import _mimo
 from ._mimo import MAX_COMPLETION_TOKENS, PLACEHOLDER_REASONING
 from ._tooldefs import Entry
 from ._tools import ToolSpec
+from .chat_stream import ALL_CALLS, CallShape
 from .errors import invalid_request
 
 __all__ = ["MAX_COMPLETION_TOKENS", "PLACEHOLDER_REASONING", "ChatTranslation", "chat_request_from_chat"]
@@ -25,11 +26,11 @@ __all__ = ["MAX_COMPLETION_TOKENS", "PLACEHOLDER_REASONING", "ChatTranslation", 
 _HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "reasoning_effort",
     "thinking", "tools", "tool_choice", "parallel_tool_calls", "response_format", "n", "web_search_options",
-    "stop", "frequency_penalty", "presence_penalty", "temperature", "top_p",
+    "stop", "frequency_penalty", "presence_penalty", "temperature", "top_p", "functions", "function_call",
 })
 # Dropped without a warning: bookkeeping fields that do not change the answer.
 _QUIET = frozenset({"user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "seed"})
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
 @dataclass(slots=True)
@@ -38,6 +39,7 @@ class ChatTranslation:
     include_usage: bool
     web_search: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    calls: CallShape = ALL_CALLS  # how the answer's tool calls go back (ChatStream, chat_completion_for_client)
 
 
 def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search: bool = True) -> ChatTranslation:
@@ -58,9 +60,12 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
     _mimo.set_thinking(out, thinking, effort)
     include_usage = _stream(body, out)
     schema_line = _response_format(body.get("response_format"), out)
-    web_search, must_call = _tools(body, out, native_web_search, warnings)
+    legacy = _legacy_functions(body)
+    web_search, must_call = _tools(legacy or body, out, native_web_search, warnings)
     out["messages"] = _mimo.with_directives(messages, [must_call, schema_line])
     parallel = _mimo.boolean(body, "parallel_tool_calls")
+    if legacy is not None:
+        parallel = False  # a legacy answer holds one function_call
     if parallel is not None and "tools" in out:
         out["parallel_tool_calls"] = parallel
     dropped = sorted(k for k in body if k not in _HANDLED and k not in _QUIET)
@@ -68,7 +73,8 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
         # repr and a cap: client-chosen names must not start a new log line or flood it
         names = (k[:64] if k[:64].isprintable() else repr(k[:64]) for k in dropped[:20])
         warnings.append(f"ignored fields MiMo does not support: {', '.join(names)}")
-    return ChatTranslation(out, include_usage, web_search, warnings)
+    calls = CallShape(legacy=legacy is not None, limit=1 if parallel is False else None)
+    return ChatTranslation(out, include_usage, web_search, warnings, calls)
 
 
 # -- scalar parameters -----------------------------------------------------------------------
@@ -190,6 +196,35 @@ def _function_tool(tool: dict, i: int) -> dict:
     return {"type": "function", "function": clean}
 
 
+def _legacy_functions(body: dict) -> dict | None:
+    """The deprecated `functions` / `function_call` as the `tools` / `tool_choice` they stand for
+    (in a copy of `body`), or None when the request does not use `functions`."""
+    functions, choice = body.get("functions"), body.get("function_call")
+    if functions is None:
+        if choice is not None:
+            raise invalid_request("`function_call` is only allowed with `functions`; use `tool_choice` with `tools`.",
+                                  param="function_call")
+        return None
+    if body.get("tools") is not None or body.get("tool_choice") is not None:
+        raise invalid_request("Send either `functions` (deprecated) or `tools`, not both.", param="functions")
+    if not isinstance(functions, list):
+        raise invalid_request("`functions` must be an array.", param="functions")
+    for i, function in enumerate(functions):
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise invalid_request(f"`functions[{i}].name` is required.", param=f"functions[{i}].name")
+    tools = [{"type": "function", "function": f} for f in functions]
+    if choice is None or choice in ("auto", "none"):
+        tool_choice = choice
+    elif isinstance(choice, dict):
+        if not any(f["name"] == choice.get("name") for f in functions):
+            raise invalid_request(f"`function_call` names {str(choice.get('name'))[:64]!r}, which is not in "
+                                  "`functions`.", param="function_call")
+        tool_choice = {"type": "function", "function": {"name": choice["name"]}}
+    else:
+        raise invalid_request('`function_call` must be "none", "auto" or {"name": ...}.', param="function_call")
+    return {**body, "tools": tools, "tool_choice": tool_choice}
+
+
 # -- messages --------------------------------------------------------------------------------
 
 
@@ -201,12 +236,13 @@ class _Turns:
     asked: Any  # the client's `model`, named in errors
     thinking: bool
     warnings: list[str]
+    legacy_calls: dict[str, list[str]] = field(default_factory=dict)  # name -> ids of legacy calls not answered
 
 
 def _messages(raw: Any, turns: _Turns) -> list[dict]:
     if not isinstance(raw, list) or not raw:
         raise invalid_request("`messages` must be a non-empty array.", param="messages")
-    return [_message(m, i, turns) for i, m in enumerate(raw)]
+    return _paired([_message(m, i, turns) for i, m in enumerate(raw)], turns)
 
 
 def _message(msg: Any, i: int, turns: _Turns) -> dict:
@@ -225,17 +261,29 @@ def _message(msg: Any, i: int, turns: _Turns) -> dict:
         if not isinstance(call_id, str) or not call_id:
             raise invalid_request(f"`{where}.tool_call_id` is required.", param=f"{where}.tool_call_id")
         return {"role": "tool", "tool_call_id": call_id, "content": _flat_text(content, where, warnings)}
+    if role == "function":  # the legacy result of a `function_call`: answers that call by name
+        name = msg.get("name")
+        if not isinstance(name, str) or not name:
+            raise invalid_request(f"`{where}.name` is required.", param=f"{where}.name")
+        pending = turns.legacy_calls.get(name)
+        call_id = pending.pop(0) if pending else f"{name} (no matching function_call)"
+        return {"role": "tool", "tool_call_id": call_id, "content": _flat_text(content, where, warnings)}
     if role != "assistant":
         return {"role": "system", "content": _flat_text(content, where, warnings)}
-    return _assistant(msg, where, turns.thinking, warnings)
+    return _assistant(msg, i, turns)
 
 
-def _assistant(msg: dict, where: str, thinking: bool, warnings: list[str]) -> dict:
+def _assistant(msg: dict, i: int, turns: _Turns) -> dict:
+    where = f"messages[{i}]"
     out: dict[str, Any] = {"role": "assistant"}
     calls = _tool_calls(msg.get("tool_calls"), where)
+    legacy = msg.get("function_call")
+    if legacy is not None and not calls:  # the deprecated one-call form
+        calls = _tool_calls([{"id": f"call_legacy_{i}", "function": legacy}], where, param="function_call")
+        turns.legacy_calls.setdefault(calls[0]["function"]["name"], []).append(calls[0]["id"])
     content = msg.get("content")
-    if content is not None or not calls:  # never `content: null` (A4)
-        out["content"] = _flat_text(content, where, warnings)
+    if content is not None or not calls:  # never `content: null`
+        out["content"] = _flat_text(content, where, turns.warnings)
     reasoning = msg.get("reasoning_content")
     if not isinstance(reasoning, str) or not reasoning:
         reasoning = msg.get("reasoning") if isinstance(msg.get("reasoning"), str) else None
@@ -243,12 +291,65 @@ def _assistant(msg: dict, where: str, thinking: bool, warnings: list[str]) -> di
         out["reasoning_content"] = reasoning
     if calls:
         out["tool_calls"] = calls
-        if thinking and not reasoning:  # MiMo 400s on tool-call turns without their reasoning (A4)
+        if turns.thinking and not reasoning:  # MiMo 400s on tool-call turns without their reasoning
             out["reasoning_content"] = PLACEHOLDER_REASONING
     return out
 
 
-def _tool_calls(raw: Any, where: str) -> list[dict]:
+def _paired(messages: list[dict], turns: _Turns) -> list[dict]:
+    """The history as MiMo accepts it (it 400s otherwise), repaired as the Responses path repairs
+    it: every tool call answered by exactly one tool message right after its assistant turn (the
+    client's, wherever it sat, else a note that no output was recorded); a tool message whose call
+    is not in the history (or that answers an answered call) kept as user text, never dropped; a
+    call id used again in a later turn dropped there."""
+    called: set[str] = set()
+    for i, message in enumerate(messages):
+        calls = message.get("tool_calls") if message["role"] == "assistant" else None
+        if not calls:
+            continue
+        fresh = []
+        for call in calls:
+            if call["id"] not in called:
+                called.add(call["id"])
+                fresh.append(call)
+        if len(fresh) < len(calls):
+            turns.warnings.append(f"messages[{i}]: dropped a tool call whose id was already used")
+            messages[i] = _without_calls(message, fresh)
+    outputs: dict[str, int] = {}  # call id -> the tool message answering it
+    for i, message in enumerate(messages):
+        if message["role"] == "tool" and message["tool_call_id"] in called:
+            outputs.setdefault(message["tool_call_id"], i)
+    out: list[dict] = []
+    for i, message in enumerate(messages):
+        if message["role"] == "tool":
+            if outputs.get(message["tool_call_id"]) != i:
+                turns.warnings.append(f"messages[{i}]: a tool message without its call was kept as user text")
+                out.append({"role": "user", "content": f"Output of tool call {message['tool_call_id']}:\n"
+                                                       f"{message['content'] or _mimo.EMPTY_OUTPUT}"})
+            continue
+        out.append(message)
+        calls = message.get("tool_calls") if message["role"] == "assistant" else None
+        for call in calls or ():
+            answer = outputs.get(call["id"])
+            if answer is None:
+                turns.warnings.append(f"messages[{i}]: a tool call without its result got a note instead")
+            out.append({"role": "tool", "tool_call_id": call["id"],
+                        "content": messages[answer]["content"] if answer is not None else _mimo.NO_OUTPUT})
+    return out
+
+
+def _without_calls(message: dict, calls: list[dict]) -> dict:
+    message = {k: v for k, v in message.items() if k != "tool_calls"}
+    if calls:
+        message["tool_calls"] = calls
+    else:
+        message.setdefault("content", "")  # never `content: null`
+        if message.get("reasoning_content") == PLACEHOLDER_REASONING:
+            del message["reasoning_content"]
+    return message
+
+
+def _tool_calls(raw: Any, where: str, param: str = "tool_calls") -> list[dict]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -257,8 +358,8 @@ def _tool_calls(raw: Any, where: str) -> list[dict]:
     for j, call in enumerate(raw):
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not isinstance(call.get("id"), str):
-            raise invalid_request(f"`{where}.tool_calls[{j}]` needs an id and a function name.",
-                                  param=f"{where}.tool_calls[{j}]")
+            at = f"{where}.{param}" if param != "tool_calls" else f"{where}.tool_calls[{j}]"
+            raise invalid_request(f"`{at}` needs an id and a function name.", param=at)
         calls.append({"id": call["id"], "type": "function",
                       "function": {"name": fn["name"], "arguments": _arguments(fn.get("arguments"))}})
     return calls

@@ -120,3 +120,59 @@ def test_a_users_audio_reaches_an_audio_capable_model_on_the_responses_path(gate
     client(url).responses.create(model="mimo-v2.5", input=[{"role": "user", "content": [
         {"type": "input_text", "text": "Transcribe."}, {"type": "input_audio", "input_audio": AUDIO}]}])
     assert {"type": "input_audio", "input_audio": AUDIO} in fake.requests[-1].body["messages"][0]["content"]
+
+
+# -- item 12: Chat Completions, legacy and repaired ---------------------------------------------
+
+LEGACY = {"name": "get_weather", "description": "Weather for a city.",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+RELAY_WIRING = "needs _relay.relay_chat to pass calls=translation.calls to ChatStream and chat_completion_for_client"
+
+
+def test_legacy_functions_reach_mimo_as_tools(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]))
+    client(url).chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "Oslo?"}],
+                                        functions=[LEGACY], function_call={"name": "get_weather"})
+    sent = fake.requests[-1].body
+    assert sent["tools"] == [{"type": "function", "function": LEGACY}] and sent["parallel_tool_calls"] is False
+
+
+@pytest.mark.xfail(strict=True, reason=RELAY_WIRING)
+def test_legacy_functions_are_answered_with_function_call(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(tool_calls=[ToolCall("get_weather", {"city": "Oslo"}), ToolCall("get_weather", {"city": "Rome"})]))
+    out = client(url).chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "Oslo?"}],
+                                              functions=[LEGACY])
+    choice = out.choices[0]
+    assert choice.finish_reason == "function_call" and not choice.message.tool_calls
+    assert choice.message.function_call.name == "get_weather"
+    assert json.loads(choice.message.function_call.arguments) == {"city": "Oslo"}
+
+
+@pytest.mark.xfail(strict=True, reason=RELAY_WIRING)
+def test_a_legacy_stream_answers_delta_function_call(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(tool_calls=[ToolCall("get_weather", {"city": "Oslo"})], chunk_size=4))
+    chunks = list(client(url).chat.completions.create(
+        model="gpt-5.5", messages=[{"role": "user", "content": "Oslo?"}], functions=[LEGACY], stream=True))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert not any(d.tool_calls for d in deltas)
+    calls = [d.function_call for d in deltas if d.function_call]
+    assert calls[0].name == "get_weather"
+    assert json.loads("".join(c.arguments or "" for c in calls)) == {"city": "Oslo"}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["function_call"]
+
+
+def test_a_broken_tool_history_is_repaired_not_refused(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(text="Done."))
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    out = client(url).chat.completions.create(model="gpt-5.5", messages=[
+        {"role": "user", "content": "Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},  # its result never came
+        {"role": "user", "content": "Never mind."},
+        {"role": "tool", "tool_call_id": "call_7", "content": "stray"},  # a result without its call
+    ], tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}])
+    assert out.choices[0].message.content == "Done." and fake.requests[-1].status == 200
+    assert [m["role"] for m in fake.requests[-1].body["messages"]] == ["user", "assistant", "tool", "user", "user"]
