@@ -206,17 +206,23 @@ class ToolSelection:
         return must_call_line(self.entries) if self.must_call and self.entries else None
 
 
-def select_tools(choice: Any, entries: list[Entry], *, aside: Entry | None = None) -> ToolSelection:
+def select_tools(choice: Any, entries: list[Entry], *, aside: Entry | None = None,
+                 declared: frozenset[str] = frozenset()) -> ToolSelection:
     """Apply `tool_choice` (either API's shape) to the declared tools. MiMo honours only "auto",
     so a required call is asked for in words (and for web search alone, with `force_search`):
     - absent, "auto": every tool; "none": no tool at all;
     - "required": every tool, must call one;
     - a named function or custom tool: only that tool, must call it;
     - `allowed_tools`: only the listed tools; mode "required" must call one of them;
-    - a hosted tool (`{"type": "web_search"}`, ...): only tools of that type, must call one.
-    aside: the client's web_search when MiMo will not see it (the gateway searches instead)."""
+    - a hosted tool (`{"type": "web_search"}`, `{"type": "local_shell"}`, ...): only tools of that
+      type, must call one.
+    A choice that needs a tool the request does not offer is a 400 naming `tool_choice`, as OpenAI
+    answers; one that names a tool the gateway dropped (a hosted tool MiMo cannot run, with
+    `drop_unsupported_tools`) leaves the choice to the model.
+    aside: the client's web_search when MiMo will not see it (the gateway searches instead).
+    declared: the types of the tools the client declared, kept or not."""
     pool = [*entries, aside] if aside is not None else list(entries)
-    kept, must = _choose(choice, pool)
+    kept, must = _choose(choice, pool, frozenset(_kind(k) for k in declared))
     searching = [e for e in kept if e.client_type == "web_search"]
     if must and searching and len(searching) == len(kept):
         for entry in searching:
@@ -226,13 +232,24 @@ def select_tools(choice: Any, entries: list[Entry], *, aside: Entry | None = Non
     return ToolSelection([e for e in kept if e is not aside], must, bool(searching))
 
 
-def _choose(choice: Any, pool: list[Entry]) -> tuple[list[Entry], bool]:
+def _kind(kind: str) -> str:
+    """A tool type as `Entry.client_type` spells it (every web_search variant is web_search)."""
+    return "web_search" if kind.startswith("web_search") else kind
+
+
+def _not_offered(what: str) -> OpenAIError:
+    return invalid_request(f"tool_choice {what}, which is not among the request's tools.", param="tool_choice")
+
+
+def _choose(choice: Any, pool: list[Entry], declared: frozenset[str]) -> tuple[list[Entry], bool]:
     if choice is None or choice == "auto":
         return pool, False
     if choice == "none":
         return [], False
     if choice == "required":
-        return pool, True
+        if not pool and not declared:
+            raise invalid_request("tool_choice 'required' needs tools: the request has none.", param="tool_choice")
+        return pool, bool(pool)
     if isinstance(choice, str):
         raise invalid_request("'tool_choice' must be none, auto, required or an object.", param="tool_choice")
     if not isinstance(choice, dict) or not isinstance(choice.get("type"), str):
@@ -248,10 +265,28 @@ def _choose(choice: Any, pool: list[Entry]) -> tuple[list[Entry], bool]:
             raise invalid_request("'tool_choice.mode' must be auto or required.", param="tool_choice.mode")
         if not isinstance(listed, list):
             raise invalid_request("'tool_choice.tools' must be an array.", param="tool_choice.tools")
+        for wanted in listed:
+            if not any(_listed(e, wanted) for e in pool) and not _dropped(wanted, declared):
+                raise _not_offered(f"allows {_described(wanted)}")
         return [e for e in pool if any(_listed(e, wanted) for wanted in listed)], mode == "required"
-    if kind.startswith("web_search"):
-        return [e for e in pool if e.client_type == "web_search"], True
-    return pool, False
+    matches = [e for e in pool if e.client_type == _kind(kind)]
+    if not matches and _kind(kind) not in declared:
+        raise _not_offered(f"names a {kind[:64]!r} tool")
+    return (matches, True) if matches else (pool, False)
+
+
+def _dropped(wanted: Any, declared: frozenset[str]) -> bool:
+    """A hosted tool the client declared that the gateway did not send."""
+    kind = wanted.get("type") if isinstance(wanted, dict) else None
+    return isinstance(kind, str) and kind not in ("function", "custom", "namespace") and _kind(kind) in declared
+
+
+def _described(wanted: Any) -> str:
+    if not isinstance(wanted, dict):
+        return "a tool that is not an object"
+    name = _name_of(wanted)
+    kind = str(wanted.get("type"))[:64]
+    return f"{kind} {str(name)[:64]!r}" if name is not None else f"a {kind!r} tool"
 
 
 def _name_of(choice: dict[str, Any]) -> Any:
@@ -271,8 +306,7 @@ def _named(entries: list[Entry], choice: dict[str, Any]) -> Entry:
         [e for e in named if e.spec and e.spec.namespace is None] or named
     found = scoped or [e for e in entries if e.spec and e.upstream == name]
     if not found:
-        raise invalid_request(f"tool_choice names tool '{name}', which is not among the request's tools.",
-                              param="tool_choice")
+        raise _not_offered(f"names tool {name[:64]!r}")
     return found[0]
 
 

@@ -59,6 +59,7 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
     _n(body.get("n"))
     _mimo.set_thinking(out, thinking, effort)
     include_usage = _stream(body, out)
+    _mimo.boolean(body, "store")
     schema_line = _response_format(body.get("response_format"), out)
     legacy = _legacy_functions(body)
     web_search, must_call = _tools(legacy or body, out, native_web_search, warnings)
@@ -114,6 +115,8 @@ def _stream(body: dict, out: dict) -> bool:
     out["stream"] = True
     out["stream_options"] = {"include_usage": True}  # we always want usage, for accounting
     options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid_request("`stream_options` must be an object.", param="stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
@@ -175,7 +178,10 @@ def _tools(body: dict, out: dict, native_web_search: bool, warnings: list[str]) 
         entries.append(Entry(_mimo.native_web_search(search), "web_search"))
     elif search is not None:
         aside = Entry({"type": "web_search"}, "web_search")
-    selection = _mimo.select_tools(body.get("tool_choice"), entries, aside=aside)
+    declared = {t["type"] for t in raw if isinstance(t, dict) and isinstance(t.get("type"), str)}
+    if isinstance(options, dict):
+        declared.add("web_search")
+    selection = _mimo.select_tools(body.get("tool_choice"), entries, aside=aside, declared=frozenset(declared))
     if selection.entries:
         out["tools"] = [e.tool for e in selection.entries]
         out["tool_choice"] = "auto"  # MiMo treats every other value as auto

@@ -121,6 +121,12 @@ def _instructions(value: Any, ctx: Ctx) -> str:
     return "\n\n".join(t for t in texts if t)
 
 
+def _declared_types(tools: Any) -> frozenset[str]:
+    if not isinstance(tools, list):
+        return frozenset()
+    return frozenset(t.get("type", "function") for t in tools if isinstance(t, dict) and isinstance(t.get("type", ""), str))
+
+
 def _max_output_tokens(body: dict[str, Any], out: dict[str, Any]) -> None:
     if body.get("max_output_tokens") is not None:
         out["max_completion_tokens"] = _mimo.max_tokens(body["max_output_tokens"], "max_output_tokens")
@@ -139,6 +145,10 @@ def chat_request_from_responses(
     if include is not None and not isinstance(include, list):
         raise invalid_request("'include' must be an array.", param="include")
     parallel = _mimo.boolean(body, "parallel_tool_calls")
+    _mimo.boolean(body, "stream")  # the relay streams only for `true`; anything else but false/null is a mistake
+    _mimo.boolean(body, "store")
+    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
+        raise invalid_request("'stream_options' must be an object.", param="stream_options")
 
     effort = _effort(body.get("reasoning"))
     thinking = _mimo.thinking(effort, upstream_model)
@@ -157,7 +167,8 @@ def chat_request_from_responses(
         raise invalid_request("The request has no messages: 'input' is empty.", param="input")
 
     aside = Entry({"type": "web_search"}, "web_search") if declared.web_search else None
-    selection = _mimo.select_tools(body.get("tool_choice"), declared.entries + ctx.loaded, aside=aside)
+    selection = _mimo.select_tools(body.get("tool_choice"), declared.entries + ctx.loaded, aside=aside,
+                                   declared=_declared_types(body.get("tools")))
     response_format, schema_line = _text_format(body.get("text"))
 
     out: dict[str, Any] = {

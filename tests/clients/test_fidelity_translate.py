@@ -176,3 +176,38 @@ def test_a_broken_tool_history_is_repaired_not_refused(gateway, fake):
     ], tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}])
     assert out.choices[0].message.content == "Done." and fake.requests[-1].status == 200
     assert [m["role"] for m in fake.requests[-1].body["messages"]] == ["user", "assistant", "tool", "user", "user"]
+
+
+# -- item 13: wrong types are 400s naming the param ---------------------------------------------
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"stream": "yes"}, "stream"),
+    ({"store": "no"}, "store"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tool_choice": {"type": "function", "name": "get_weather"}}, "tool_choice"),
+    ({"tools": [WEATHER], "tool_choice": {"type": "function", "name": "get_time"}}, "tool_choice"),
+])
+def test_responses_wrong_types_are_400s(gateway, fake, extra, param):
+    url, _ = gateway
+    before = len(fake.requests)
+    error = bad_request(client(url).responses.create, model="gpt-5.5", input="hello", extra_body=extra)
+    assert error["param"] == param and error["type"] == "invalid_request_error"
+    assert len(fake.requests) == before
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"stream": "yes"}, "stream"),
+    ({"store": "no"}, "store"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": [{"type": "function", "function": {"name": "get_weather"}}],
+      "tool_choice": {"type": "function", "function": {"name": "get_time"}}}, "tool_choice"),
+])
+def test_chat_wrong_types_are_400s(gateway, fake, extra, param):
+    url, _ = gateway
+    before = len(fake.requests)
+    error = bad_request(client(url).chat.completions.create, model="gpt-5.5", messages=HELLO, extra_body=extra)
+    assert error["param"] == param and error["type"] == "invalid_request_error"
+    assert len(fake.requests) == before

@@ -805,3 +805,31 @@ def test_forward_gives_what_feed_gives_when_calls_are_reshaped(script, calls, in
     if calls.legacy:
         assert all("tool_calls" not in c["choices"][0]["delta"] for c in _chat_out(got)
                    if isinstance(c, dict) and c.get("choices") and "delta" in c["choices"][0])
+
+
+# -- wrong types and choices that need what is not offered (issue 19 item 13) ------------------
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"stream": "yes"}, "stream"),
+    ({"store": "no"}, "store"),
+    ({"parallel_tool_calls": "no", "tools": [FN]}, "parallel_tool_calls"),
+    ({"stream": True, "stream_options": "x"}, "stream_options"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tool_choice": "required", "tools": []}, "tool_choice"),
+    ({"tool_choice": {"type": "function", "function": {"name": "get_time"}}, "tools": [FN]}, "tool_choice"),
+    ({"tool_choice": {"type": "web_search"}, "tools": [FN]}, "tool_choice"),
+    ({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [
+        {"type": "function", "function": {"name": "get_time"}}]}}, "tools": [FN]}, "tool_choice"),
+])
+def test_wrong_types_and_unoffered_tools_are_400s_naming_the_field(fields, param):
+    assert rejected({"messages": USER, **fields}).param == param
+
+
+def test_choices_naming_a_tool_the_gateway_dropped_leave_the_choice_to_the_model():
+    t = chat_request_from_chat({"messages": USER, "tools": [FN, {"type": "file_search"}],
+                                "tool_choice": {"type": "file_search"}}, upstream_model=PRO)
+    assert t.body["tools"] == [FN] and t.body["messages"] == USER
+    t = chat_request_from_chat({"messages": USER, "tools": [{"type": "file_search"}], "tool_choice": "required"},
+                               upstream_model=PRO)
+    assert "tools" not in t.body

@@ -831,6 +831,33 @@ def test_invalid_input_is_a_400_naming_the_field(body, param):
     fails(body, param)
 
 
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"stream": "yes"}, "stream"),
+    ({"store": "no"}, "store"),
+    ({"stream_options": "x"}, "stream_options"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tool_choice": "required", "tools": []}, "tool_choice"),
+    ({"tool_choice": {"type": "function", "name": "nope"}, "tools": [EXEC]}, "tool_choice"),
+    ({"tool_choice": {"type": "function", "name": "exec_command"}}, "tool_choice"),
+    ({"tool_choice": {"type": "web_search"}, "tools": [EXEC]}, "tool_choice"),
+    ({"tool_choice": {"type": "local_shell"}, "tools": [EXEC]}, "tool_choice"),
+    ({"tool_choice": {"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "nope"}]},
+      "tools": [EXEC]}, "tool_choice"),
+])
+def test_wrong_types_and_unoffered_tools_are_400s_naming_the_field(fields, param):
+    fails({"input": "q", **fields}, param)
+
+
+def test_a_hosted_tool_choice_narrows_to_that_tool_and_a_dropped_one_leaves_it_to_the_model():
+    t = translate({"input": "q", "tools": [EXEC, {"type": "local_shell"}], "tool_choice": {"type": "local_shell"}})
+    assert [x["function"]["name"] for x in t.body["tools"]] == ["shell"]
+    assert "`shell`" in t.body["messages"][0]["content"]
+    dropped = translate({"input": "q", "tools": [EXEC, {"type": "file_search"}], "tool_choice": {"type": "file_search"}},
+                        drop_unsupported_tools=True)
+    assert [x["function"]["name"] for x in dropped.body["tools"]] == ["exec_command"]
+    assert dropped.body["messages"] == [{"role": "user", "content": "q"}]
+
+
 def test_unencodable_values_are_a_400_not_a_crash():
     fails({"input": "q", "tools": [{"type": "function", "name": "f",
                                     "parameters": {"type": "object", "default": 2 ** 70}}]}, None)
