@@ -46,6 +46,36 @@ _SEARCH_OPTIONS = ("max_keyword", "force_search", "limit")  # what MiMo's web_se
 _LOCATION = ("country", "region", "city")
 
 
+# -- fields with no MiMo place ---------------------------------------------------------------------
+
+# The fields already said to be dropped in this process (each is said once: the log would
+# otherwise repeat it on every request). Keys are the gateway's own strings, never a client's.
+WARNED_ONCE: set[str] = set()
+
+
+def drop(warnings: list[str], key: str, why: str) -> None:
+    """A field that is not sent (MiMo has no place for it), said once per process."""
+    if key not in WARNED_ONCE:
+        WARNED_ONCE.add(key)
+        warnings.append(f"{key} is not sent to MiMo: {why} (said once per process)")
+
+
+def unsupported(param: str, why: str) -> OpenAIError:
+    """The 400 for a field that asks for something MiMo cannot give."""
+    return invalid_request(f"'{param}' is not supported for MiMo-routed requests: {why}", param=param,
+                           code="unsupported_parameter")
+
+
+def top_logprobs(value: Any, param: str = "top_logprobs") -> None:
+    """0 (or absent) asks for nothing; more asks for log probabilities, which MiMo does not return."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+        raise invalid_request(f"'{param}' must be an integer from 0 to 20.", param=param)
+    if value:
+        raise unsupported(param, "MiMo does not return log probabilities.")
+
+
 # -- thinking and effort ------------------------------------------------------------------------
 
 
@@ -112,7 +142,7 @@ def sampling(body: dict[str, Any], out: dict[str, Any], *, on: bool, model: str,
         if value is None:
             continue
         if fixed and key in _FIXED_WHILE_THINKING:
-            warnings.append(f"{key} not sent: {model} fixes it while thinking")
+            drop(warnings, key, f"while thinking, MiMo fixes it for {model} (temperature 1.0, top_p 0.95)")
             continue
         out[key] = value
     stop = body.get("stop")

@@ -23,13 +23,26 @@ from .errors import invalid_request
 
 __all__ = ["MAX_COMPLETION_TOKENS", "PLACEHOLDER_REASONING", "ChatTranslation", "chat_request_from_chat"]
 
-_HANDLED = frozenset({
+# Every Chat Completions field the gateway knows; docs/request-fields.md says what each gets.
+_MAPPED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "reasoning_effort",
     "thinking", "tools", "tool_choice", "parallel_tool_calls", "response_format", "n", "web_search_options",
     "stop", "frequency_penalty", "presence_penalty", "temperature", "top_p", "functions", "function_call",
+    "prompt_cache_key",  # the account pool keeps a conversation on one account by it
+    "logprobs", "top_logprobs", "logit_bias", "modalities", "audio",  # refused when they ask for something
 })
-# Dropped without a warning: bookkeeping fields that do not change the answer.
-_QUIET = frozenset({"user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "seed"})
+# Not sent (MiMo has no place for them), said once per process when they ask for something.
+_DROPPED = {
+    "seed": "MiMo has no seed, so answers are not reproducible",
+    "user": "it identifies an end user to OpenAI",
+    "safety_identifier": "it identifies an end user to OpenAI",
+    "metadata": "the gateway does not store Chat Completions",
+    "store": "the gateway does not store Chat Completions",
+    "service_tier": "MiMo has one service tier",
+    "prompt_cache_retention": "MiMo keeps its prompt cache by itself",
+    "verbosity": "MiMo has no verbosity setting",
+    "prediction": "MiMo has no predicted outputs",
+}
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -59,7 +72,7 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
     _n(body.get("n"))
     _mimo.set_thinking(out, thinking, effort)
     include_usage = _stream(body, out)
-    _mimo.boolean(body, "store")
+    _no_mimo_place(body, warnings)
     schema_line = _response_format(body.get("response_format"), out)
     legacy = _legacy_functions(body)
     web_search, must_call = _tools(legacy or body, out, native_web_search, warnings)
@@ -69,7 +82,7 @@ def chat_request_from_chat(body: dict, *, upstream_model: str, native_web_search
         parallel = False  # a legacy answer holds one function_call
     if parallel is not None and "tools" in out:
         out["parallel_tool_calls"] = parallel
-    dropped = sorted(k for k in body if k not in _HANDLED and k not in _QUIET)
+    dropped = sorted(k for k in body if k not in _MAPPED and k not in _DROPPED)
     if dropped:
         # repr and a cap: client-chosen names must not start a new log line or flood it
         names = (k[:64] if k[:64].isprintable() else repr(k[:64]) for k in dropped[:20])
@@ -89,6 +102,27 @@ def _thinking(given: Any, effort: str | None, model: str) -> bool:
     if kind not in ("enabled", "disabled"):
         raise invalid_request('`thinking` must be {"type": "enabled"} or {"type": "disabled"}.', param="thinking")
     return kind == "enabled"
+
+
+def _no_mimo_place(body: dict, warnings: list[str]) -> None:
+    """Fields MiMo cannot honour: refused when the answer would lack what they ask for, else
+    dropped (once said); wrong types are 400s."""
+    if _mimo.boolean(body, "logprobs"):
+        raise _mimo.unsupported("logprobs", "MiMo does not return log probabilities.")
+    _mimo.top_logprobs(body.get("top_logprobs"))
+    if body.get("logit_bias"):
+        raise _mimo.unsupported("logit_bias", "MiMo has no logit bias.")
+    modalities = body.get("modalities")
+    if modalities is not None and (not isinstance(modalities, list) or any(m != "text" for m in modalities)):
+        raise _mimo.unsupported("modalities", "MiMo answers with text only.")
+    if body.get("audio") is not None:
+        raise _mimo.unsupported("audio", "MiMo answers with text only.")
+    store = _mimo.boolean(body, "store")
+    asked = {"store": bool(store), "service_tier": body.get("service_tier") not in (None, "auto", "default"),
+             "metadata": bool(body.get("metadata"))}
+    for key, why in _DROPPED.items():
+        if asked.get(key, body.get(key) is not None):
+            _mimo.drop(warnings, key, why)
 
 
 def _max_tokens(body: dict, out: dict) -> None:

@@ -54,20 +54,52 @@ class ResponsesTranslation:
     warnings: list[str]              # notes for logging; never prompt text or keys
 
 
-def _unsupported(field: str, why: str) -> None:
-    raise invalid_request(f"'{field}' is not supported for MiMo-routed requests yet; {why}",
-                          param=field, code="unsupported_parameter")
+# Fields MiMo has no place for, said once per process when they ask for something (see
+# docs/request-fields.md for every field and what it gets).
+_DROPPED = {
+    "truncation": "the gateway does not drop items from a conversation that is too long for the model; "
+                  "MiMo then answers context_length_exceeded",
+    "service_tier": "MiMo has one service tier",
+    "prompt_cache_retention": "MiMo keeps its prompt cache by itself",
+    "client_metadata": "it is the client's own telemetry",
+    "text.verbosity": "MiMo has no verbosity setting",
+}
+_LOGPROBS = "message.output_text.logprobs"
 
 
 def _reject_stateful(body: dict[str, Any]) -> None:
     if body.get("previous_response_id") not in (None, ""):
-        _unsupported("previous_response_id", "send the whole conversation in 'input' instead.")
+        raise _mimo.unsupported("previous_response_id", "send the whole conversation in 'input' instead.")
     if body.get("conversation") is not None:
-        _unsupported("conversation", "send the whole conversation in 'input' instead.")
+        raise _mimo.unsupported("conversation", "send the whole conversation in 'input' instead.")
     if body.get("background") not in (None, False):
-        _unsupported("background", "send the request without background mode.")
+        raise _mimo.unsupported("background", "send the request without background mode.")
     if body.get("prompt") is not None:
-        _unsupported("prompt", "send the prompt text in 'instructions' and 'input' instead.")
+        raise _mimo.unsupported("prompt", "send the prompt text in 'instructions' and 'input' instead.")
+
+
+def _no_mimo_place(body: dict[str, Any], warnings: list[str]) -> None:
+    """Fields MiMo cannot honour: refused when the answer would lack what they ask for, else
+    dropped (once said); wrong types are 400s."""
+    _mimo.top_logprobs(body.get("top_logprobs"))
+    include = body.get("include")
+    if include is not None and not isinstance(include, list):
+        raise invalid_request("'include' must be an array.", param="include")
+    if include and _LOGPROBS in include:
+        raise _mimo.unsupported("include", f"MiMo does not return log probabilities ({_LOGPROBS}).")
+    truncation = body.get("truncation")
+    if truncation not in (None, "auto", "disabled"):
+        raise invalid_request("'truncation' must be auto or disabled.", param="truncation")
+    asked = {
+        "truncation": truncation == "auto",
+        "service_tier": body.get("service_tier") not in (None, "auto", "default"),
+        "prompt_cache_retention": body.get("prompt_cache_retention") is not None,
+        "client_metadata": bool(body.get("client_metadata")),
+        "text.verbosity": isinstance(body.get("text"), dict) and body["text"].get("verbosity") is not None,
+    }
+    for key, why in _DROPPED.items():
+        if asked[key]:
+            _mimo.drop(warnings, key, why)
 
 
 def _effort(reasoning: Any) -> str | None:
@@ -142,9 +174,11 @@ def chat_request_from_responses(
     _reject_stateful(body)
     warnings = [f"ignored unknown field {str(k)[:64]!r}" for k in body if k not in _ACCEPTED]  # repr: one log line
     include = body.get("include")
-    if include is not None and not isinstance(include, list):
-        raise invalid_request("'include' must be an array.", param="include")
+    _no_mimo_place(body, warnings)
     parallel = _mimo.boolean(body, "parallel_tool_calls")
+    calls = body.get("max_tool_calls")
+    if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int) or calls < 0):
+        raise invalid_request("'max_tool_calls' must be a non-negative integer.", param="max_tool_calls")
     _mimo.boolean(body, "stream")  # the relay streams only for `true`; anything else but false/null is a mistake
     _mimo.boolean(body, "store")
     if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
@@ -167,7 +201,8 @@ def chat_request_from_responses(
         raise invalid_request("The request has no messages: 'input' is empty.", param="input")
 
     aside = Entry({"type": "web_search"}, "web_search") if declared.web_search else None
-    selection = _mimo.select_tools(body.get("tool_choice"), declared.entries + ctx.loaded, aside=aside,
+    choice = "none" if calls == 0 else body.get("tool_choice")  # no call may be made: offer none
+    selection = _mimo.select_tools(choice, declared.entries + ctx.loaded, aside=aside,
                                    declared=_declared_types(body.get("tools")))
     response_format, schema_line = _text_format(body.get("text"))
 

@@ -5,6 +5,7 @@ MiMo place."""
 from __future__ import annotations
 
 import json
+import logging
 
 import openai
 import pytest
@@ -211,3 +212,52 @@ def test_chat_wrong_types_are_400s(gateway, fake, extra, param):
     error = bad_request(client(url).chat.completions.create, model="gpt-5.5", messages=HELLO, extra_body=extra)
     assert error["param"] == param and error["type"] == "invalid_request_error"
     assert len(fake.requests) == before
+
+
+# -- item 14: nothing ignored silently -----------------------------------------------------------
+
+TWO_CALLS = [ToolCall("get_weather", {"city": "Oslo"}), ToolCall("get_weather", {"city": "Rome"})]
+
+
+@pytest.mark.parametrize("fields", [{"max_tool_calls": 1}, {"parallel_tool_calls": False}])
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_keep_the_first_call_when_fewer_are_allowed(gateway, fake, fields, stream):
+    url, _ = gateway
+    fake.queue(Answer(tool_calls=TWO_CALLS))
+    if stream:
+        with client(url).responses.stream(model="gpt-5.5", input="Weather?", tools=[WEATHER], **fields) as events:
+            out = events.get_final_response()
+    else:
+        out = client(url).responses.create(model="gpt-5.5", input="Weather?", tools=[WEATHER], **fields)
+    calls = [item for item in out.output if item.type == "function_call"]
+    assert [json.loads(c.arguments) for c in calls] == [{"city": "Oslo"}]
+
+
+@pytest.mark.xfail(strict=True, reason=RELAY_WIRING)
+def test_chat_keeps_the_first_call_when_parallel_calls_are_off(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(tool_calls=TWO_CALLS))
+    out = client(url).chat.completions.create(model="gpt-5.5", messages=HELLO, parallel_tool_calls=False,
+                                              tools=[{"type": "function", "function": LEGACY}])
+    assert [json.loads(c.function.arguments) for c in out.choices[0].message.tool_calls] == [{"city": "Oslo"}]
+
+
+def test_log_probabilities_are_refused_naming_the_field(gateway, fake):
+    url, _ = gateway
+    error = bad_request(client(url).chat.completions.create, model="gpt-5.5", messages=HELLO, logprobs=True)
+    assert error["param"] == "logprobs" and error["code"] == "unsupported_parameter"
+    error = bad_request(client(url).responses.create, model="gpt-5.5", input="hello", top_logprobs=3)
+    assert error["param"] == "top_logprobs"
+
+
+def test_a_dropped_field_is_logged_once_per_process(gateway, fake, caplog):
+    from mimo_asgi.translate import _mimo
+
+    url, _ = gateway
+    _mimo.WARNED_ONCE.discard("truncation")
+    caplog.set_level(logging.WARNING, logger="mimo_asgi")
+    for _ in range(2):
+        fake.queue(Answer(text="ok"))
+        assert client(url).responses.create(model="gpt-5.5", input="hello", truncation="auto").output_text == "ok"
+    said = [r.getMessage() for r in caplog.records if "truncation is not sent" in r.getMessage()]
+    assert len(said) == 1

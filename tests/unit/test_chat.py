@@ -10,12 +10,22 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from mimo_asgi._sse import DONE, SSEDecoder
+from mimo_asgi.translate import _mimo
 from mimo_asgi.translate._mimo import MUST_CALL_ANY, must_call_line
 from mimo_asgi.translate._tooldefs import Entry
 from mimo_asgi.translate._tools import ToolSpec
 from mimo_asgi.translate.chat import PLACEHOLDER_REASONING, chat_request_from_chat
 from mimo_asgi.translate.chat_stream import ChatStream, chat_completion_for_client
 from mimo_asgi.translate.errors import OpenAIError, invalid_request
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_warnings():
+    """Dropped fields are said once per process; each test starts as a fresh process would."""
+    _mimo.WARNED_ONCE.clear()
+    yield
+    _mimo.WARNED_ONCE.clear()
+
 
 PRO = "mimo-v2.5-pro"  # thinking on by default, fixed sampling, no images
 VISION = "mimo-v2.5"
@@ -135,12 +145,28 @@ def test_passthrough_fields_kept_and_nulls_dropped():
     assert "temperature" not in body
 
 
-def test_undocumented_fields_dropped_with_a_warning_for_the_ones_that_matter():
-    t = chat_request_from_chat({"messages": USER, "user": "u", "metadata": {"a": "b"}, "store": True, "seed": 1,
-                                "service_tier": "auto", "logprobs": True, "top_logprobs": 2, "prediction": {},
-                                "modalities": ["text"], "audio": {}}, upstream_model=PRO)
+def test_fields_with_no_mimo_place_are_dropped_and_said_once_per_process():
+    body = {"messages": USER, "user": "u", "metadata": {"a": "b"}, "store": True, "seed": 1, "service_tier": "auto",
+            "prediction": {}, "modalities": ["text"], "logprobs": False, "top_logprobs": 0, "prompt_cache_key": "k",
+            "some_future_field": 1}
+    t = chat_request_from_chat(body, upstream_model=PRO)
     assert set(t.body) == {"model", "messages", "thinking"}
-    assert t.warnings == ["ignored fields MiMo does not support: audio, logprobs, modalities, prediction, top_logprobs"]
+    said = [w.split()[0] for w in t.warnings]
+    assert said == ["seed", "user", "metadata", "store", "prediction",
+                    "ignored"]  # service_tier auto, modalities text, logprobs false ask for nothing
+    assert t.warnings[-1] == "ignored fields MiMo does not support: some_future_field"
+    again = chat_request_from_chat(body, upstream_model=PRO).warnings
+    assert again == ["ignored fields MiMo does not support: some_future_field"]  # the known ones: said once
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"logprobs": True}, "logprobs"), ({"top_logprobs": 2}, "top_logprobs"), ({"logprobs": "yes"}, "logprobs"),
+    ({"top_logprobs": 21}, "top_logprobs"), ({"logit_bias": {"50256": -100}}, "logit_bias"),
+    ({"modalities": ["text", "audio"]}, "modalities"), ({"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+])
+def test_fields_asking_for_what_mimo_cannot_give_are_400s_naming_them(fields, param):
+    err = rejected({"messages": USER, **fields})
+    assert err.param == param
 
 
 def test_stream_always_asks_upstream_for_usage_and_remembers_the_client_choice():

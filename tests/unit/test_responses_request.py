@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mimo_asgi._seal import ReasoningSealer
+from mimo_asgi.translate import _mimo
 from mimo_asgi.translate._content import Ctx, chat_parts, output_text
 from mimo_asgi.translate._items import NO_OUTPUT, PLACEHOLDER_REASONING
 from mimo_asgi.translate._tooldefs import ToolNames
@@ -26,6 +27,16 @@ from mimo_asgi.translate.responses_request import (
 )
 
 SEALER = ReasoningSealer("unit-test-key")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_warnings():
+    """Dropped fields are said once per process; each test starts as a fresh process would."""
+    _mimo.WARNED_ONCE.clear()
+    yield
+    _mimo.WARNED_ONCE.clear()
+
+
 OTHER_SEALER = ReasoningSealer("some-other-key")
 FIXTURES = Path("/work/shared/fixtures")
 SECRET = "SECRET-PROMPT-TEXT"
@@ -743,7 +754,12 @@ def test_sampling_is_dropped_only_when_mimo_fixes_it():
     assert "temperature" not in on.body and "top_p" not in on.body
     assert on.body["max_completion_tokens"] == 300 and on.body["frequency_penalty"] == 0.1
     assert on.body["stop"] == ["END"]
-    assert any("temperature" in w for w in on.warnings)
+    assert [w for w in on.warnings if w.split()[0] in ("temperature", "top_p")] == [
+        "temperature is not sent to MiMo: while thinking, MiMo fixes it for mimo-v2.5-pro (temperature 1.0, "
+        "top_p 0.95) (said once per process)",
+        "top_p is not sent to MiMo: while thinking, MiMo fixes it for mimo-v2.5-pro (temperature 1.0, "
+        "top_p 0.95) (said once per process)"]
+    assert translate(body).warnings == []  # said once per process
     off = translate({**body, "reasoning": {"effort": "none"}}).body
     assert (off["temperature"], off["top_p"], off["presence_penalty"]) == (0.2, 0.5, -0.1)
     flash = translate(body, model="mimo-v2-flash").body
@@ -766,11 +782,13 @@ def test_fields_without_a_mimo_place_are_accepted_and_not_sent():
     body = {"input": "q", "user": "u", "metadata": {"a": "b"}, "store": True,
             "include": ["reasoning.encrypted_content"], "prompt_cache_key": "k", "safety_identifier": "s",
             "service_tier": "auto", "truncation": "auto", "text": {"verbosity": "low"}, "client_metadata": {},
-            "max_tool_calls": 3, "top_logprobs": 2, "stream_options": {"include_obfuscation": False},
+            "max_tool_calls": 3, "top_logprobs": 0, "stream_options": {"include_obfuscation": False},
             "previous_response_id": None, "background": False, "conversation": None}
     t = translate(body)
     assert set(t.body) == {"model", "messages", "stream", "stream_options", "thinking"}
-    assert t.include_encrypted is True and t.warnings == []
+    assert t.include_encrypted is True
+    assert [w.split()[0] for w in t.warnings] == ["truncation", "text.verbosity"]  # never silently
+    assert translate(body).warnings == []  # once per process
 
 
 def test_unknown_top_level_fields_only_warn():
@@ -856,6 +874,21 @@ def test_a_hosted_tool_choice_narrows_to_that_tool_and_a_dropped_one_leaves_it_t
                         drop_unsupported_tools=True)
     assert [x["function"]["name"] for x in dropped.body["tools"]] == ["exec_command"]
     assert dropped.body["messages"] == [{"role": "user", "content": "q"}]
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"top_logprobs": 2}, "top_logprobs"), ({"top_logprobs": 21}, "top_logprobs"), ({"top_logprobs": "2"}, "top_logprobs"),
+    ({"include": ["message.output_text.logprobs"]}, "include"),
+    ({"truncation": "sometimes"}, "truncation"),
+    ({"max_tool_calls": -1}, "max_tool_calls"), ({"max_tool_calls": "3"}, "max_tool_calls"),
+])
+def test_fields_asking_for_what_mimo_cannot_give_are_400s_naming_them(fields, param):
+    fails({"input": "q", **fields}, param)
+
+
+def test_max_tool_calls_zero_offers_no_tool():
+    t = translate({"input": "q", "tools": [EXEC], "tool_choice": "required", "max_tool_calls": 0})
+    assert "tools" not in t.body and t.body["messages"] == [{"role": "user", "content": "q"}]
 
 
 def test_unencodable_values_are_a_400_not_a_crash():

@@ -627,3 +627,34 @@ def test_function_tools_echo_strict_true_by_default_and_keep_the_clients_value()
     assert tools == [{**_FN, "description": None, "strict": True},
                      {"type": "function", "name": "loose", "strict": False, "description": "d", "parameters": None}]
     assert request["tools"][0] == _FN  # the client's body is not modified
+
+
+# -- max_tool_calls and parallel_tool_calls false (issue 19 item 14) -----------------------------
+
+THREE_CALLS = [
+    _call_chunk(0, "call_a", "exec_command", '{"cmd":'),
+    _call_chunk(1, "call_b", "shell", '{"command": ["ls"]}'),
+    _call_chunk(2, "call_c", "apply_patch", '{"input": "x"}'),
+    _call_chunk(0, None, None, ' "ls"}'),
+    _finish("tool_calls"),
+    "[DONE]",
+]
+
+
+@pytest.mark.parametrize(("fields", "kept"), [
+    ({}, ["call_a", "call_b", "call_c"]),
+    ({"max_tool_calls": 2}, ["call_a", "call_b"]),
+    ({"max_tool_calls": 0}, []),
+    ({"parallel_tool_calls": False}, ["call_a"]),
+    ({"parallel_tool_calls": False, "max_tool_calls": 5}, ["call_a"]),
+    ({"parallel_tool_calls": True, "max_tool_calls": 1}, ["call_a"]),
+])
+def test_a_response_holds_at_most_max_tool_calls_the_first_ones(fields, kept) -> None:
+    events = drive(make({"model": "gpt-5.5", "input": "hi", **fields}), THREE_CALLS)
+    response = check_responses_stream(events)
+    assert [item["call_id"] for item in response["output"]] == kept
+    announced = [e["item"]["call_id"] for e in events if e["type"] == "response.output_item.added"]
+    assert announced == kept  # a dropped call is never announced
+    assert response["status"] == "completed"
+    if "call_a" in kept:
+        assert response["output"][0]["arguments"] == '{"cmd": "ls"}'
