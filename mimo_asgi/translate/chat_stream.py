@@ -43,12 +43,13 @@ class ChatStream:
     """
 
     __slots__ = ("_model", "_include_usage", "_secrets", "usage", "finish_reason", "done", "emitted_content",
-                 "_learnt", "_envelope", "_client_envelope", "_calls", "_call_keys", "_last_key")
+                 "_learnt", "_envelope", "_client_envelope", "_calls", "_reshapes", "_call_keys", "_last_key")
 
     def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = (),
                  calls: CallShape = ALL_CALLS) -> None:
         self._model = model
         self._calls = calls
+        self._reshapes = calls.reshapes
         self._call_keys: dict[Any, int] = {}  # a call's index (else id) -> its place in the answer
         self._last_key: Any = None
         self._secrets = tuple(secrets)  # redacted from in-band error messages
@@ -75,7 +76,7 @@ class ChatStream:
         if usage:
             self.usage = usage
         choices = chunk.get("choices")
-        if choices and self._calls.reshapes and not self._reshape(choices) and not usage:
+        if choices and self._reshapes and not self._reshape(choices) and not usage:
             return b""  # it carried only calls the client does not get
         if choices:
             for choice in choices:
@@ -107,7 +108,7 @@ class ChatStream:
         start = len(envelope)
         if _plain.NOT_PLAIN.search(raw, start, len(raw) - _END_LEN) or not (raw.isascii() or _plain.is_utf8(raw)):
             return None
-        if self._calls.reshapes and raw.find(_TOOL_CALLS, start, len(raw) - _END_LEN) >= 0:
+        if self._reshapes and raw.find(_TOOL_CALLS, start, len(raw) - _END_LEN) >= 0:
             return None  # `feed` reshapes calls
         return self._client_envelope + raw[start:]
 
