@@ -470,7 +470,7 @@ def _user_content(content: Any, where: str, turns: _Turns) -> Any:
     if not parts:
         return ""
     if not any(p["type"] == "text" for p in parts):
-        parts.append({"type": "text", "text": " "})  # MiMo needs a text part next to media (A4)
+        parts.append({"type": "text", "text": " "})  # MiMo 400s on a media message without a text part
     return parts
 
 
