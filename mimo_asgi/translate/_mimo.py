@@ -3,8 +3,10 @@
 What MiMo accepts, and how a client's request is bent to it, whichever API the client spoke:
 thinking and effort, sampling while thinking, the output-token cap, the lines we add to the
 prompt (the must-call line, the JSON Schema line) and where they go, the tool choice MiMo cannot
-enforce, and MiMo's native `web_search` tool. `chat.py` and `responses_request.py` only read
-their API's shapes and call these.
+enforce, MiMo's native `web_search` tool, the images and audio a text-only model refuses, the
+texts a repaired tool history uses, and the fields MiMo has no place for (refused, or dropped
+and said once per process). `chat.py` and `responses_request.py` only read their API's shapes
+and call these.
 
 Differences between the two paths that are kept on purpose:
 - Chat reads MiMo's own `thinking` object (MiMo-aware clients send it) before `reasoning_effort`;
@@ -15,6 +17,9 @@ Differences between the two paths that are kept on purpose:
   or `max_output_tokens`, `response_format` or `text.format`.
 - Chat takes its tools in the Chat shape and refuses `custom` tools (its clients read calls back
   as `tool_calls`, with JSON arguments); Responses has custom, namespace and Codex's builtins.
+- Chat answers a request that used the deprecated `functions` in that shape (`function_call`).
+- Which fields have no MiMo place differs with the API (see docs/request-fields.md): Chat has
+  `seed`, `logit_bias`, audio output; Responses `truncation`, `include`, a response store.
 """
 
 from __future__ import annotations
