@@ -291,7 +291,7 @@ def _message(msg: Any, i: int, turns: _Turns) -> dict:
         raise invalid_request(f"`{where}` must be an object.", param=where)
     role = msg.get("role")
     if role not in _ROLES:
-        raise invalid_request(f"`{where}.role` must be one of system, developer, user, assistant, tool.",
+        raise invalid_request(f"`{where}.role` must be one of system, developer, user, assistant, tool, function.",
                               param=f"{where}.role")
     content, warnings = msg.get("content"), turns.warnings
     if role == "user":
