@@ -1,26 +1,25 @@
 """Responses content parts -> MiMo chat parts and tool-output strings (pure).
 
-Text parts are never empty; images become `image_url` parts only in user messages of
-vision models, otherwise a text marker says what was left out; readable `input_file`
-data becomes text, anything else a marker naming the file.
+Text parts are never empty. Images and audio go to MiMo in user messages (and images also
+after the tool outputs that returned them; audio in a tool output becomes a marker) unless the
+model is known to be text-only: then a user's image or audio is a 400 naming the model, and in
+a tool output a text marker says what was left out. Readable `input_file` data becomes text, anything else a marker naming the file.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _json
 from .._models import supports_images
 from .._seal import ReasoningSealer
+from ._mimo import EMPTY_OUTPUT, media_refused, safe_dumps  # safe_dumps: also what _items imports from here
 from ._tooldefs import Entry, ToolNames
 from .errors import invalid_request
 
-EMPTY_OUTPUT = "(empty output)"
 _TEXT_PARTS = {"input_text", "output_text", "text", "summary_text", "reasoning_text"}
 _DETAILS = {"low", "high", "auto"}
 _BINARY_MIME = ("image/", "audio/", "video/", "application/pdf", "application/zip", "application/octet-stream")
@@ -35,13 +34,14 @@ class Ctx:
     names: ToolNames
     warnings: list[str]
     loaded: list[Entry] = field(default_factory=list)  # tools made callable by tool_search_output
+    asked: str | None = None  # the model name the client asked for (errors name it)
 
 
 def _text(s: str) -> dict[str, Any]:
     return {"type": "text", "text": s}
 
 
-def _image(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool) -> dict[str, Any]:
+def _image(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool, tool_output: bool) -> dict[str, Any]:
     url = part.get("image_url")
     if isinstance(url, dict):  # tolerate the chat shape {"url": ...}
         url = url.get("url")
@@ -52,14 +52,33 @@ def _image(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool) -> dict
         if isinstance(file_id, str) and file_id:
             return _text(f"[image omitted: file {file_id} cannot be fetched by this gateway]")
         raise invalid_request("An input_image needs an 'image_url'.", param=f"{param}.image_url")
-    if not supports_images(ctx.model):
-        return _text(f"[image omitted: {ctx.model} does not accept images]")
     if not allowed:
         return _text("[image omitted: images are only passed in user messages]")
+    if not supports_images(ctx.model):
+        if not tool_output:
+            raise media_refused("image", ctx.model, ctx.asked, param)
+        return _text(f"[image omitted: {ctx.model} does not accept images]")
     image: dict[str, Any] = {"url": url}
     if isinstance(part.get("detail"), str) and part["detail"] in _DETAILS:
         image["detail"] = part["detail"]
     return {"type": "image_url", "image_url": image}
+
+
+def _audio(part: dict[str, Any], param: str, ctx: Ctx, *, allowed: bool, tool_output: bool) -> dict[str, Any]:
+    """`input_audio` (`{data: base64, format: wav|mp3}`): the same part in MiMo's chat shape,
+    under the rule images follow."""
+    audio = part.get("input_audio")
+    if not isinstance(audio, dict) or not isinstance(audio.get("data"), str) or not audio["data"]:
+        raise invalid_request("An input_audio part needs 'input_audio.data' (base64 audio).",
+                              param=f"{param}.input_audio")
+    if not allowed or tool_output:
+        return _text("[audio omitted: audio is only passed in user messages]")
+    if not supports_images(ctx.model):
+        raise media_refused("audio", ctx.model, ctx.asked, param)
+    clean = {"data": audio["data"]}
+    if isinstance(audio.get("format"), str):
+        clean["format"] = audio["format"]
+    return {"type": "input_audio", "input_audio": clean}
 
 
 def _decoded_text(data: str) -> str | None:
@@ -91,7 +110,7 @@ def _file(part: dict[str, Any]) -> dict[str, Any]:
     return _text(f"[file: {name}]\n{text}")
 
 
-def _part(part: Any, role: str, param: str, ctx: Ctx) -> dict[str, Any] | None:
+def _part(part: Any, role: str, param: str, ctx: Ctx, *, tool_output: bool = False) -> dict[str, Any] | None:
     if not isinstance(part, dict) or not isinstance(part.get("type"), str):
         raise invalid_request("Each content part must be an object with a string 'type'.", param=param)
     kind = part["type"]
@@ -102,14 +121,17 @@ def _part(part: Any, role: str, param: str, ctx: Ctx) -> dict[str, Any] | None:
             raise invalid_request(f"'{key}' must be a string.", param=f"{param}.{key}")
         return _text(text) if text else None  # MiMo rejects empty text parts
     if kind == "input_image":
-        return _image(part, param, ctx, allowed=role == "user")
+        return _image(part, param, ctx, allowed=role == "user", tool_output=tool_output)
+    if kind == "input_audio":
+        return _audio(part, param, ctx, allowed=role == "user", tool_output=tool_output)
     if kind == "input_file":
         return _file(part)
     return _text(f"[{kind} omitted: not supported by this model]")
 
 
 def chat_parts(content: Any, role: str, param: str, ctx: Ctx) -> list[dict[str, Any]]:
-    """Chat parts (`text` / `image_url`) for a message's `content`, empty text dropped."""
+    """Chat parts (`text`, and in user messages `image_url` / `input_audio`) for a message's
+    `content`, empty text dropped."""
     if content is None:
         return []
     if isinstance(content, str):
@@ -121,15 +143,8 @@ def chat_parts(content: Any, role: str, param: str, ctx: Ctx) -> list[dict[str, 
 
 
 def parts_text(parts: list[dict[str, Any]]) -> str:
+    """The text parts' text (`image_url` / `input_audio` parts are not text)."""
     return "\n\n".join(p["text"] for p in parts if p["type"] == "text")
-
-
-def safe_dumps(obj: Any) -> str:
-    """Compact JSON text for any JSON-shaped value, never an encoder error."""
-    try:
-        return _json.dumps_str(obj)
-    except (TypeError, ValueError):  # >64-bit ints, lone surrogates: the stdlib escapes them
-        return json.dumps(obj)
 
 
 def output_text(value: Any, param: str, ctx: Ctx) -> tuple[str, list[dict[str, Any]]]:
@@ -148,7 +163,7 @@ def output_text(value: Any, param: str, ctx: Ctx) -> tuple[str, list[dict[str, A
         if isinstance(item, str):
             texts.append(item)
             continue
-        part = _part(item, "user", f"{param}[{j}]", ctx)
+        part = _part(item, "user", f"{param}[{j}]", ctx, tool_output=True)
         if part is None:
             continue
         if part["type"] == "image_url":

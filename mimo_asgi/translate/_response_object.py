@@ -45,7 +45,41 @@ def _text(request: Mapping[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {"format": {"type": "text"}}
     if isinstance(value, dict):
         merged.update({k: v for k, v in value.items() if v is not None})
+    fmt = merged["format"]
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and not fmt.get("name"):
+        merged["format"] = {**fmt, "name": "response"}  # the schema's name is required in a Response
     return merged
+
+
+def _tool(tool: Any) -> Any:
+    """A function tool as a Response lists it: every field present, `strict` defaulting to true
+    (OpenAI's default for Responses function tools); other tools as the client sent them."""
+    if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+        return tool
+    strict = tool.get("strict")
+    return {**tool, "type": "function", "description": tool.get("description"),
+            "parameters": tool.get("parameters"), "strict": strict if isinstance(strict, bool) else True}
+
+
+def _chosen(tool: Any) -> Any:
+    """`{"type": "function", "name": ...}` for a function named in either API's shape."""
+    if isinstance(tool, dict) and tool.get("type") == "function" and isinstance(tool.get("function"), dict):
+        return {"type": "function", "name": tool["function"].get("name")}
+    return tool
+
+
+def _tool_choice(request: Mapping[str, Any]) -> Any:
+    """The client's tool_choice in the Response's shape (the Chat shapes are accepted too)."""
+    choice = _given(request, "tool_choice", "auto")
+    if not isinstance(choice, dict):
+        return choice
+    if choice.get("type") != "allowed_tools":
+        return _chosen(choice)
+    nested = choice.get("allowed_tools")
+    spec = nested if isinstance(nested, dict) else choice
+    tools = spec.get("tools")
+    listed = [_chosen(t) for t in tools] if isinstance(tools, list) else []
+    return {"type": "allowed_tools", "mode": spec.get("mode") or "auto", "tools": listed}
 
 
 def echo_parameters(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,8 +90,8 @@ def echo_parameters(request: Mapping[str, Any]) -> dict[str, Any]:
     top_logprobs = request.get("top_logprobs")
     return {
         "instructions": request.get("instructions"),
-        "tools": list(tools) if isinstance(tools, list) else [],
-        "tool_choice": _given(request, "tool_choice", "auto"),
+        "tools": [_tool(t) for t in tools] if isinstance(tools, list) else [],
+        "tool_choice": _tool_choice(request),
         "parallel_tool_calls": bool(_given(request, "parallel_tool_calls", True)),
         "text": _text(request),
         "reasoning": _reasoning(request),

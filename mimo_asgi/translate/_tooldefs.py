@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._mimo import native_web_search
 from ._tools import ToolSpec
 from .errors import OpenAIError, invalid_request
 
@@ -203,18 +204,6 @@ def _tool_search(tool: dict[str, Any], param: str) -> Entry:
         raise invalid_request("Tool 'parameters' must be a JSON Schema object.", param=f"{param}.parameters")
     chat = _function_tool("", _opt_str(tool, "description", param), parameters)
     return Entry(chat, "tool_search", ToolSpec("tool_search", "tool_search"), TOOL_SEARCH, ("tool_search",), True)
-
-
-def native_web_search(tool: dict[str, Any]) -> dict[str, Any]:
-    """MiMo's `{"type":"web_search"}`; only `user_location` has a MiMo equivalent."""
-    out: dict[str, Any] = {"type": "web_search"}
-    location = tool.get("user_location")
-    if isinstance(location, dict):
-        approx = {k: location[k] for k in ("country", "region", "city")
-                  if isinstance(location.get(k), str) and location[k]}
-        if approx:
-            out["user_location"] = {"type": "approximate", **approx}
-    return out
 
 
 def _inner(tool: Any, param: str, namespace: str | None) -> list[Entry]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .._sse import DONE, encode_data
@@ -10,6 +11,28 @@ from . import _plain
 from .errors import OpenAIError, from_stream_error, stream_truncated
 
 _END_LEN = len(_plain.END)
+_TOOL_CALLS = b'"tool_calls"'  # a delta member: a JSON string spells its quotes escaped
+
+
+@dataclass(frozen=True, slots=True)
+class CallShape:
+    """How the client reads tool calls back.
+
+    legacy: as `function_call` (`message.function_call`, `delta.function_call`, finish reason
+    "function_call"): the request declared the deprecated `functions`.
+    limit: how many calls an answer keeps (the first ones, in the order MiMo began them); None
+    keeps all. 1 with `parallel_tool_calls: false`, and with `functions` (one call per message).
+    """
+
+    legacy: bool = False
+    limit: int | None = None
+
+    @property
+    def reshapes(self) -> bool:
+        return self.legacy or self.limit is not None
+
+
+ALL_CALLS = CallShape()
 
 
 class ChatStream:
@@ -20,10 +43,15 @@ class ChatStream:
     """
 
     __slots__ = ("_model", "_include_usage", "_secrets", "usage", "finish_reason", "done", "emitted_content",
-                 "_learnt", "_envelope", "_client_envelope")
+                 "_learnt", "_envelope", "_client_envelope", "_calls", "_reshapes", "_call_keys", "_last_key")
 
-    def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = (),
+                 calls: CallShape = ALL_CALLS) -> None:
         self._model = model
+        self._calls = calls
+        self._reshapes = calls.reshapes
+        self._call_keys: dict[Any, int] = {}  # a call's index (else id) -> its place in the answer
+        self._last_key: Any = None
         self._secrets = tuple(secrets)  # redacted from in-band error messages
         self._include_usage = include_usage
         self.usage: dict | None = None
@@ -48,6 +76,8 @@ class ChatStream:
         if usage:
             self.usage = usage
         choices = chunk.get("choices")
+        if choices and self._reshapes and not self._reshape(choices) and not usage:
+            return b""  # it carried only calls the client does not get
         if choices:
             for choice in choices:
                 self._note(choice)
@@ -78,7 +108,51 @@ class ChatStream:
         start = len(envelope)
         if _plain.NOT_PLAIN.search(raw, start, len(raw) - _END_LEN) or not (raw.isascii() or _plain.is_utf8(raw)):
             return None
+        if self._reshapes and raw.find(_TOOL_CALLS, start, len(raw) - _END_LEN) >= 0:
+            return None  # `feed` reshapes calls
         return self._client_envelope + raw[start:]
+
+    def _reshape(self, choices: list[Any]) -> bool:
+        """Drop the calls beyond the limit and, for a legacy client, spell the rest as
+        `function_call`; False when nothing of the chunk is left for the client."""
+        left = False
+        for choice in choices:
+            if not isinstance(choice, dict):
+                left = True
+                continue
+            if self._calls.legacy and choice.get("finish_reason") == "tool_calls":
+                choice["finish_reason"] = "function_call"
+            delta = choice.get("delta")
+            fragments = delta.get("tool_calls") if isinstance(delta, dict) else None
+            if isinstance(delta, dict) and isinstance(fragments, list):
+                kept = [f for f in fragments if self._kept(f)]
+                del delta["tool_calls"]
+                if kept and self._calls.legacy:
+                    delta["function_call"] = _function_call(kept)
+                elif kept:
+                    delta["tool_calls"] = kept
+            left = left or bool(delta) or bool(choice.get("finish_reason")) or not isinstance(fragments, list)
+        return left
+
+    def _kept(self, fragment: Any) -> bool:
+        """Whether the call this fragment belongs to is one the client gets (renumbered from 0)."""
+        if not isinstance(fragment, dict):
+            return False
+        index, call_id = fragment.get("index"), fragment.get("id")
+        if isinstance(index, int) and not isinstance(index, bool):
+            key: Any = index
+        elif isinstance(call_id, str) and call_id:
+            key = ("id", call_id)
+        else:
+            key = self._last_key  # a continuation fragment names neither
+        self._last_key = key
+        place = self._call_keys.setdefault(key, len(self._call_keys))
+        limit = self._calls.limit
+        if limit is not None and place >= limit:
+            return False
+        if "index" in fragment:
+            fragment["index"] = place
+        return True
 
     def _note(self, choice: Any) -> None:
         if not isinstance(choice, dict):
@@ -89,7 +163,7 @@ class ChatStream:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self.emitted_content = bool(delta.get("content") or delta.get("reasoning_content")
-                                            or delta.get("tool_calls"))
+                                            or delta.get("tool_calls") or delta.get("function_call"))
 
     def finish(self, *, saw_done: bool) -> bytes:
         if self.done:
@@ -106,8 +180,29 @@ class ChatStream:
         return encode_data(error.body()) + DONE
 
 
-def chat_completion_for_client(completion: dict, *, model: str, secrets: Iterable[str] = ()) -> dict:
-    """A non-stream MiMo body for the client: its model name, never a null `content` without tool calls.
+def _function_call(fragments: list[dict[str, Any]]) -> dict[str, Any]:
+    """One call's fragments (of one chunk) as a legacy `function_call` delta: its name when given,
+    its arguments so far."""
+    out: dict[str, Any] = {}
+    arguments = []
+    for fragment in fragments:
+        function = fragment.get("function")
+        if not isinstance(function, dict):
+            continue
+        name, given = function.get("name"), function.get("arguments")
+        if isinstance(name, str) and name and "name" not in out:
+            out["name"] = name
+        if isinstance(given, str):
+            arguments.append(given)
+    if arguments or "name" in out:
+        out["arguments"] = "".join(arguments)
+    return out
+
+
+def chat_completion_for_client(completion: dict, *, model: str, secrets: Iterable[str] = (),
+                               calls: CallShape = ALL_CALLS) -> dict:
+    """A non-stream MiMo body for the client: its model name, never a null `content` without tool
+    calls, the calls shaped as `calls` says.
 
     Raises OpenAIError for an in-band error or a body that is not a chat completion.
     """
@@ -121,17 +216,29 @@ def chat_completion_for_client(completion: dict, *, model: str, secrets: Iterabl
         raise OpenAIError(502, "MiMo returned a chat completion without choices.", type="upstream_error",
                           code="upstream_error")
     out = dict(completion, model=model)
-    out["choices"] = [_client_choice(c) for c in choices]
+    out["choices"] = [_client_choice(c, calls) for c in choices]
     return out
 
 
-def _client_choice(choice: Any) -> Any:
+def _client_choice(choice: Any, calls: CallShape) -> Any:
     message = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(message, dict):
         return choice
     message = dict(message)
+    choice = dict(choice, message=message)
+    tool_calls = message.get("tool_calls")
+    if isinstance(tool_calls, list) and calls.limit is not None:
+        message["tool_calls"] = tool_calls = tool_calls[:calls.limit]
+    if calls.legacy and isinstance(tool_calls, list) and tool_calls:
+        first = tool_calls[0]
+        function = first.get("function") if isinstance(first, dict) else None
+        function = function if isinstance(function, dict) else {}
+        message["function_call"] = {"name": function.get("name"), "arguments": function.get("arguments") or ""}
+        message["tool_calls"] = None
+    if calls.legacy and choice.get("finish_reason") == "tool_calls":
+        choice["finish_reason"] = "function_call"
     if message.get("tool_calls") is None:
         message.pop("tool_calls", None)
-        if message.get("content") is None:
+        if message.get("content") is None and "function_call" not in message:
             message["content"] = ""
-    return dict(choice, message=message)
+    return choice

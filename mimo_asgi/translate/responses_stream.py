@@ -9,7 +9,9 @@ Guarantees, for any chunk sequence:
 
 Only choice 0 is translated (`n>1` is not a Responses concept). Parallel tool calls may
 interleave upstream; the first named call streams live, the others are buffered and
-emitted one after another when the run of calls ends.
+emitted one after another when the run of calls ends. A response holds at most
+`max_tool_calls` calls (1 with `parallel_tool_calls: false`): the first ones; MiMo's further
+calls are dropped, never announced.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class ResponsesStream:
 
     __slots__ = ("_id", "_search_item", "_cite", "_secrets", "_model", "_tool_map", "_sealer", "_created_at", "_echo",
                  "_seq", "_out", "_output", "_reasoning", "_message", "_calls", "_live", "_annotations", "_sources",
-                 "_finish_reason", "_usage", "_started", "_response", "_leading", "_envelope")  # an open stream holds one
+                 "_finish_reason", "_usage", "_started", "_response", "_leading", "_envelope",
+                 "_call_room")  # an open stream holds one
 
     def __init__(
         self,
@@ -89,6 +92,7 @@ class ResponsesStream:
         self._response: dict[str, Any] | None = None  # the terminal snapshot, once emitted
         self._leading = 1 if web_search is not None else 0  # items emitted before MiMo said anything
         self._envelope: bytes | None = None  # MiMo's chunk envelope, for `forward`
+        self._call_room = _call_limit(request)  # calls this response may still hold (None: any)
 
     # -- public API -----------------------------------------------------------------
 
@@ -356,7 +360,7 @@ class ResponsesStream:
             call.arg_parts.append(arguments)
             if call is self._live:
                 self._stream_arguments(call, arguments)
-        if self._live is None and call.item_id is None and call.name:
+        if self._live is None and call.item_id is None and call.name and self._call_room != 0:
             self._go_live(call)
 
     def _go_live(self, call: Call) -> None:
@@ -372,6 +376,8 @@ class ResponsesStream:
             self._stream_arguments(call, part)
 
     def _add_call(self, call: Call) -> None:
+        if self._call_room is not None:
+            self._call_room -= 1
         call.item_id = ro.new_id(ID_PREFIX.get(call.kind, "fc"))
         call.output_index = len(self._output)
         self._add_item(call_item(call, "in_progress", ""))
@@ -397,6 +403,8 @@ class ResponsesStream:
             order = [self._live] + [c for c in order if c is not self._live]
         self._live = None
         for call in order:
+            if call.item_id is None and self._call_room == 0:
+                continue  # beyond max_tool_calls: never announced, so nothing to close
             self._finish_call(call, status)
 
     def _finish_call(self, call: Call, status: str) -> None:
@@ -463,6 +471,16 @@ class ResponsesStream:
             usage=ro.map_usage(self._usage), **fields,
         )
         self._emit(type_, response=self._response)
+
+
+def _call_limit(request: Mapping[str, Any]) -> int | None:
+    """The most tool calls the response may hold: `max_tool_calls`, and one with
+    `parallel_tool_calls` false; None: no limit."""
+    limit = request.get("max_tool_calls")
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else None
+    if request.get("parallel_tool_calls") is False:
+        limit = 1 if limit is None else min(limit, 1)
+    return limit
 
 
 def _first_choice(choices: Any) -> dict[str, Any] | None:

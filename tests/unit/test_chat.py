@@ -10,9 +10,22 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from mimo_asgi._sse import DONE, SSEDecoder
+from mimo_asgi.translate import _mimo
+from mimo_asgi.translate._mimo import MUST_CALL_ANY, must_call_line
+from mimo_asgi.translate._tooldefs import Entry
+from mimo_asgi.translate._tools import ToolSpec
 from mimo_asgi.translate.chat import PLACEHOLDER_REASONING, chat_request_from_chat
 from mimo_asgi.translate.chat_stream import ChatStream, chat_completion_for_client
 from mimo_asgi.translate.errors import OpenAIError, invalid_request
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_warnings():
+    """Dropped fields are said once per process; each test starts as a fresh process would."""
+    _mimo.WARNED_ONCE.clear()
+    yield
+    _mimo.WARNED_ONCE.clear()
+
 
 PRO = "mimo-v2.5-pro"  # thinking on by default, fixed sampling, no images
 VISION = "mimo-v2.5"
@@ -132,12 +145,28 @@ def test_passthrough_fields_kept_and_nulls_dropped():
     assert "temperature" not in body
 
 
-def test_undocumented_fields_dropped_with_a_warning_for_the_ones_that_matter():
-    t = chat_request_from_chat({"messages": USER, "user": "u", "metadata": {"a": "b"}, "store": True, "seed": 1,
-                                "service_tier": "auto", "logprobs": True, "top_logprobs": 2, "prediction": {},
-                                "modalities": ["text"], "audio": {}}, upstream_model=PRO)
+def test_fields_with_no_mimo_place_are_dropped_and_said_once_per_process():
+    body = {"messages": USER, "user": "u", "metadata": {"a": "b"}, "store": True, "seed": 1, "service_tier": "auto",
+            "prediction": {}, "modalities": ["text"], "logprobs": False, "top_logprobs": 0, "prompt_cache_key": "k",
+            "some_future_field": 1}
+    t = chat_request_from_chat(body, upstream_model=PRO)
     assert set(t.body) == {"model", "messages", "thinking"}
-    assert t.warnings == ["ignored fields MiMo does not support: audio, logprobs, modalities, prediction, top_logprobs"]
+    said = [w.split()[0] for w in t.warnings]
+    assert said == ["seed", "user", "metadata", "store", "prediction",
+                    "ignored"]  # service_tier auto, modalities text, logprobs false ask for nothing
+    assert t.warnings[-1] == "ignored fields MiMo does not support: some_future_field"
+    again = chat_request_from_chat(body, upstream_model=PRO).warnings
+    assert again == ["ignored fields MiMo does not support: some_future_field"]  # the known ones: said once
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"logprobs": True}, "logprobs"), ({"top_logprobs": 2}, "top_logprobs"), ({"logprobs": "yes"}, "logprobs"),
+    ({"top_logprobs": 21}, "top_logprobs"), ({"logit_bias": {"50256": -100}}, "logit_bias"),
+    ({"modalities": ["text", "audio"]}, "modalities"), ({"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+])
+def test_fields_asking_for_what_mimo_cannot_give_are_400s_naming_them(fields, param):
+    err = rejected({"messages": USER, **fields})
+    assert err.param == param
 
 
 def test_stream_always_asks_upstream_for_usage_and_remembers_the_client_choice():
@@ -248,9 +277,7 @@ def test_tool_choice_required_keeps_tools_sends_auto_and_asks_in_words():
     assert body["tools"] == [FN, FN2]
     assert body["tool_choice"] == "auto"
     assert body["messages"][1:] == USER
-    line = body["messages"][0]
-    assert line["role"] == "system" and "`get_weather`, `get_time`" in line["content"]
-    assert "must call" in line["content"]
+    assert body["messages"][0] == {"role": "system", "content": MUST_CALL_ANY}
 
 
 @pytest.mark.parametrize("choice", [{"type": "function", "function": {"name": "get_time"}},
@@ -259,7 +286,8 @@ def test_named_tool_choice_narrows_to_that_function(choice):
     body = body_of(tools=[FN, FN2, {"type": "web_search"}], tool_choice=choice)
     assert body["tools"] == [FN2]
     assert body["tool_choice"] == "auto"
-    assert "must call the tool `get_time`" in body["messages"][0]["content"]
+    assert body["messages"][0]["content"] == must_call_line([Entry(FN2, "function", ToolSpec("function", "get_time"))])
+    assert "`get_time`" in body["messages"][0]["content"]
 
 
 def test_named_tool_choice_for_a_missing_function_is_a_400():
@@ -272,7 +300,7 @@ def test_allowed_tools_narrow_and_mode_decides_the_line():
         {"type": "function", "function": {"name": "get_time"}}, {"type": "web_search"}]}}
     body = body_of(tools=[FN, FN2, {"type": "web_search"}], tool_choice=chat_shape)
     assert body["tools"] == [FN2, {"type": "web_search"}]
-    assert "`get_time`, `web_search`" in body["messages"][0]["content"]
+    assert body["messages"][0] == {"role": "system", "content": MUST_CALL_ANY}
     responses_shape = {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "get_weather"}]}
     body = body_of(tools=[FN, FN2], tool_choice=responses_shape)
     assert body["tools"] == [FN] and body["messages"] == USER
@@ -293,7 +321,7 @@ def test_tool_choice_web_search_forces_the_search():
 
 def test_invalid_tool_choice_is_a_400():
     assert rejected({"messages": USER, "tools": [FN], "tool_choice": "sometimes"}).param == "tool_choice"
-    assert rejected({"messages": USER, "tools": [FN], "tool_choice": {"type": "custom"}}).param == "tool_choice"
+    assert rejected({"messages": USER, "tools": [FN], "tool_choice": {"type": "custom"}}).param == "tool_choice.name"
 
 
 # -- request: messages -----------------------------------------------------------------------
@@ -338,11 +366,13 @@ def test_invalid_historical_arguments_become_empty_object():
 
 
 def test_tool_list_content_flattened_to_a_string():
-    msgs = [*USER, {"role": "tool", "tool_call_id": "c", "content": [
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    msgs = [*USER, {"role": "assistant", "tool_calls": [call], "reasoning_content": "r"},
+            {"role": "tool", "tool_call_id": "c", "content": [
         {"type": "text", "text": "line 1"}, {"type": "text", "text": ""},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}, {"type": "text", "text": "line 2"}]}]
     t = chat_request_from_chat({"messages": msgs}, upstream_model=VISION)
-    assert t.body["messages"][1] == {"role": "tool", "tool_call_id": "c",
+    assert t.body["messages"][2] == {"role": "tool", "tool_call_id": "c",
                                      "content": "line 1\n[image_url content omitted]\nline 2"}
     assert t.warnings
 
@@ -359,14 +389,30 @@ def test_images_kept_for_vision_models_with_a_text_part():
                                                 {"type": "text", "text": " "}]}]
 
 
-def test_images_replaced_by_a_marker_on_non_vision_models():
+def test_images_reach_models_not_known_to_be_text_only():
     msgs = [{"role": "user", "content": [{"type": "text", "text": "what is this"},
                                          {"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]
-    t = chat_request_from_chat({"messages": msgs}, upstream_model=PRO)
-    content = t.body["messages"][0]["content"]
-    assert content[0] == {"type": "text", "text": "what is this"}
-    assert content[1]["type"] == "text" and "image omitted" in content[1]["text"]
-    assert len(t.warnings) == 1
+    for model in ("mimo-v2.6-flash", "mimo-v3-omni"):
+        content = chat_request_from_chat({"messages": msgs}, upstream_model=model).body["messages"][0]["content"]
+        assert content == msgs[0]["content"]
+
+
+def test_images_for_a_text_only_model_are_a_400_naming_the_model():
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "what is this"},
+                                         {"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]
+    err = rejected({"model": "gpt-5.5", "messages": msgs})
+    assert err.param == "messages[0].content[1]" and err.code == "image_input_not_supported"
+    assert "'gpt-5.5'" in err.message and PRO in err.message
+    assert PRO in rejected({"model": PRO, "messages": msgs}).message
+
+
+def test_audio_reaches_models_not_known_to_be_text_only_and_is_a_400_for_the_others():
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    msgs = [{"role": "user", "content": [audio]}]
+    body = chat_request_from_chat({"messages": msgs}, upstream_model=VISION).body
+    assert body["messages"] == [{"role": "user", "content": [audio, {"type": "text", "text": " "}]}]
+    err = rejected({"model": "gpt-5.5", "messages": msgs})
+    assert err.param == "messages[0].content[0]" and err.code == "audio_input_not_supported" and PRO in err.message
 
 
 @pytest.mark.parametrize(("messages", "param"), [
@@ -588,3 +634,228 @@ def test_any_json_object_raises_only_openai_errors(messages, fields, model, nati
     orjson.dumps(t.body)
     assert t.body.get("tools") != [] and all(m.get("content", "") is not None for m in t.body["messages"])
     assert all(m["role"] in ("system", "user", "assistant", "tool") for m in t.body["messages"])
+
+
+# -- legacy functions and repaired history (issue 19 item 12) ----------------------------------
+
+from mimo_asgi.testing._validate import Host, validate  # noqa: E402
+from mimo_asgi.translate._mimo import NO_OUTPUT  # noqa: E402
+from mimo_asgi.translate.chat_stream import CallShape  # noqa: E402
+
+HOST = Host(models=frozenset({PRO, VISION, FLASH}), web_search_plugin=True)
+LEGACY_FN = {"name": "get_weather", "description": "d", "parameters": {"type": "object"}}
+
+
+def mimo_accepts(body: dict) -> None:
+    rejection = validate(orjson.loads(orjson.dumps(body)), HOST)
+    assert rejection is None, (rejection.status, rejection.body)
+
+
+def test_legacy_functions_become_tools_answered_in_the_legacy_shape():
+    t = chat_request_from_chat({"messages": USER, "functions": [LEGACY_FN]}, upstream_model=PRO)
+    assert t.body["tools"] == [{"type": "function", "function": LEGACY_FN}] and t.body["tool_choice"] == "auto"
+    assert t.body["parallel_tool_calls"] is False  # a legacy answer holds one call
+    assert t.calls == CallShape(legacy=True, limit=1)
+    assert chat_request_from_chat({"messages": USER, "tools": [FN]}, upstream_model=PRO).calls == CallShape()
+
+
+def test_legacy_function_call_is_the_tool_choice():
+    named = chat_request_from_chat({"messages": USER, "functions": [LEGACY_FN, {"name": "other"}],
+                                    "function_call": {"name": "get_weather"}}, upstream_model=PRO).body
+    assert [t["function"]["name"] for t in named["tools"]] == ["get_weather"]
+    assert "`get_weather`" in named["messages"][0]["content"]
+    none = chat_request_from_chat({"messages": USER, "functions": [LEGACY_FN], "function_call": "none"},
+                                  upstream_model=PRO).body
+    assert "tools" not in none
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"functions": [LEGACY_FN], "tools": [FN]}, "functions"),
+    ({"function_call": "auto"}, "function_call"),
+    ({"functions": [LEGACY_FN], "function_call": {"name": "nope"}}, "function_call"),
+    ({"functions": [LEGACY_FN], "function_call": "required"}, "function_call"),
+    ({"functions": [{"description": "no name"}]}, "functions[0].name"),
+    ({"functions": {"name": "x"}}, "functions"),
+])
+def test_legacy_mistakes_are_400s_naming_the_field(fields, param):
+    assert rejected({"messages": USER, **fields}).param == param
+
+
+def test_legacy_history_pairs_each_function_result_with_its_call():
+    msgs = [*USER, {"role": "assistant", "content": None, "function_call": {"name": "get_weather",
+                                                                             "arguments": '{"city": "Oslo"}'}},
+            {"role": "function", "name": "get_weather", "content": "-5C"}, {"role": "user", "content": "and now?"}]
+    body = chat_request_from_chat({"messages": msgs, "functions": [LEGACY_FN]}, upstream_model=PRO).body
+    mimo_accepts(body)
+    assert body["messages"][1]["tool_calls"] == [{"id": "call_legacy_1", "type": "function", "function": {
+        "name": "get_weather", "arguments": '{"city": "Oslo"}'}}]
+    assert body["messages"][2] == {"role": "tool", "tool_call_id": "call_legacy_1", "content": "-5C"}
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+
+
+def _assistant(*calls: dict) -> dict:
+    return {"role": "assistant", "content": "", "tool_calls": list(calls), "reasoning_content": "r"}
+
+
+@pytest.mark.parametrize(("history", "expected_roles", "warned"), [
+    ([_assistant(CALL), *USER], ["user", "assistant", "tool", "user"], True),  # a call without its result
+    ([{"role": "tool", "tool_call_id": "call_9", "content": "stray"}], ["user", "user"], True),  # an orphan result
+    ([_assistant(CALL), *USER, {"role": "tool", "tool_call_id": "call_1", "content": "late"}],
+     ["user", "assistant", "tool", "user"], False),  # a result after another message moves back to its call
+    ([_assistant(CALL), {"role": "tool", "tool_call_id": "call_1", "content": "a"},
+      {"role": "tool", "tool_call_id": "call_1", "content": "again"}], ["user", "assistant", "tool", "user"], True),
+    ([_assistant(CALL), {"role": "tool", "tool_call_id": "call_1", "content": "a"}, _assistant(CALL)],
+     ["user", "assistant", "tool", "assistant"], True),  # a call id used again is dropped there
+    ([_assistant(CALL, CALL), {"role": "tool", "tool_call_id": "call_1", "content": "a"}],
+     ["user", "assistant", "tool"], True),
+    ([{"role": "function", "name": "get_weather", "content": "no call made"}], ["user", "user"], True),
+])
+def test_tool_history_is_repaired_never_forwarded_broken(history, expected_roles, warned):
+    t = chat_request_from_chat({"messages": [*USER, *history], "tools": [FN]}, upstream_model=PRO)
+    mimo_accepts(t.body)
+    assert [m["role"] for m in t.body["messages"]] == expected_roles
+    assert bool(t.warnings) == warned and all(w.startswith("messages[") for w in t.warnings)
+
+
+def test_repairs_keep_what_the_client_sent():
+    msgs = [*USER, _assistant(CALL, {**CALL, "id": "call_2"}), {"role": "tool", "tool_call_id": "call_2", "content": "B"},
+            {"role": "tool", "tool_call_id": "call_9", "content": "stray"}]
+    out = chat_request_from_chat({"messages": msgs}, upstream_model=PRO).body["messages"]
+    assert out[2:] == [{"role": "tool", "tool_call_id": "call_1", "content": NO_OUTPUT},
+                       {"role": "tool", "tool_call_id": "call_2", "content": "B"},
+                       {"role": "user", "content": "Output of tool call call_9:\nstray"}]
+
+
+_ROLE_MSGS = st.one_of(
+    st.just({"role": "user", "content": "u"}),
+    st.builds(lambda ids: _assistant(*({**CALL, "id": i} for i in ids)), st.lists(st.sampled_from(["a", "b", "c"]),
+                                                                                  min_size=1, max_size=2)),
+    st.builds(lambda i: {"role": "tool", "tool_call_id": i, "content": "out"}, st.sampled_from(["a", "b", "c", "z"])),
+    st.builds(lambda n: {"role": "assistant", "function_call": {"name": n, "arguments": "{}"}},
+              st.sampled_from(["get_weather", "f"])),
+    st.builds(lambda n: {"role": "function", "name": n, "content": "r"}, st.sampled_from(["get_weather", "f"])),
+    st.just({"role": "assistant", "content": "said"}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ROLE_MSGS, min_size=1, max_size=7), st.sampled_from([PRO, FLASH]))
+def test_any_tool_history_reaches_mimo_in_a_shape_it_accepts(messages, model):
+    t = chat_request_from_chat({"messages": [*USER, *messages], "tools": [FN]}, upstream_model=model)
+    mimo_accepts(t.body)
+
+
+# -- answers in the legacy shape, and one call when parallel calls are off ----------------------
+
+
+def call_chunk(index, call_id=None, name=None, arguments="", finish=None):
+    fragment = {"index": index, "function": {"arguments": arguments}}
+    if call_id:
+        fragment.update(id=call_id, type="function")
+        fragment["function"]["name"] = name
+    return chunk({"tool_calls": [fragment]}, finish=finish)
+
+
+TWO_CALLS = [
+    chunk({"role": "assistant", "reasoning_content": "two calls"}),
+    call_chunk(0, "call_a", "get_weather", '{"city":'),
+    call_chunk(1, "call_b", "get_time", '{"tz":'),
+    call_chunk(0, arguments=' "Oslo"}'),
+    call_chunk(1, arguments=' "UTC"}'),
+    chunk({}, finish="tool_calls"),
+]
+
+
+def test_a_legacy_stream_answers_one_function_call():
+    out = run(ChatStream(model="m", include_usage=False, calls=CallShape(legacy=True, limit=1)),
+              copy.deepcopy(TWO_CALLS))
+    deltas = [c["choices"][0]["delta"] for c in out[:-1]]
+    assert all("tool_calls" not in d for d in deltas)
+    calls = [d["function_call"] for d in deltas if "function_call" in d]
+    assert calls == [{"name": "get_weather", "arguments": '{"city":'}, {"arguments": ' "Oslo"}'}]
+    assert out[-2]["choices"][0]["finish_reason"] == "function_call" and out[-1] == "[DONE]"
+    assert len(out) == 5  # the chunks holding only the dropped call are not sent
+
+
+def test_one_call_when_parallel_calls_are_off():
+    stream = ChatStream(model="m", include_usage=False, calls=CallShape(limit=1))
+    out = run(stream, copy.deepcopy(TWO_CALLS))
+    fragments = [f for c in out[:-1] for f in c["choices"][0]["delta"].get("tool_calls", ())]
+    assert {f["index"] for f in fragments} == {0} and fragments[0]["id"] == "call_a"
+    assert "".join(f["function"]["arguments"] for f in fragments) == '{"city": "Oslo"}'
+    assert out[-2]["choices"][0]["finish_reason"] == "tool_calls" and stream.finish_reason == "tool_calls"
+
+
+def test_the_first_call_is_kept_whatever_index_mimo_gives_it():
+    upstream = [call_chunk(3, "call_x", "get_time", "{}"), call_chunk(0, "call_y", "get_weather", "{}"),
+                chunk({}, finish="tool_calls")]
+    out = run(ChatStream(model="m", include_usage=False, calls=CallShape(limit=1)), upstream)
+    fragments = [f for c in out[:-1] for f in c["choices"][0]["delta"].get("tool_calls", ())]
+    assert [(f["index"], f["id"]) for f in fragments] == [(0, "call_x")]
+
+
+def test_non_stream_legacy_and_one_call_answers():
+    two = [CALL, {**CALL, "id": "call_2", "function": {"name": "get_time", "arguments": '{"tz": "UTC"}'}}]
+    body = copy.deepcopy(COMPLETION)
+    body["choices"][0].update(finish_reason="tool_calls",
+                              message={"role": "assistant", "content": None, "tool_calls": two})
+    legacy = chat_completion_for_client(body, model="m", calls=CallShape(legacy=True, limit=1))["choices"][0]
+    assert legacy["finish_reason"] == "function_call"
+    assert legacy["message"] == {"role": "assistant", "content": None,
+                                 "function_call": {"name": "get_weather", "arguments": "{}"}}
+    one = chat_completion_for_client(body, model="m", calls=CallShape(limit=1))["choices"][0]
+    assert one["message"]["tool_calls"] == [CALL] and one["finish_reason"] == "tool_calls"
+    assert chat_completion_for_client(body, model="m")["choices"][0]["message"]["tool_calls"] == two
+
+
+from unit.test_properties import _chat_out, _drive, _texts, mimo_streams  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(mimo_streams(), st.sampled_from([CallShape(legacy=True, limit=1), CallShape(limit=1), CallShape(limit=2)]),
+       st.booleans(), st.sampled_from(["compact", "usage-null"]))
+def test_forward_gives_what_feed_gives_when_calls_are_reshaped(script, calls, include_usage, style):
+    """`forward` (the relay's parse-free path) declines what `feed` reshapes: the client's bytes
+    are those of `feed` alone, read by the relay's own pump."""
+    reads = [b"data: " + text.encode() + b"\n\n" for text in _texts(copy.deepcopy(script.chunks), style)]
+    reads.append(b"data: [DONE]\n\n")
+    plain = ChatStream(model="my-alias", include_usage=include_usage, calls=calls)
+    fast = ChatStream(model="my-alias", include_usage=include_usage, calls=calls)
+    expected, _ = _drive(reads, plain, fast=False)
+    got, _ = _drive(reads, fast, fast=True)
+    assert _chat_out(got) == _chat_out(expected)
+    assert (fast.usage, fast.finish_reason, fast.emitted_content) == (plain.usage, plain.finish_reason,
+                                                                      plain.emitted_content)
+    if calls.legacy:
+        assert all("tool_calls" not in c["choices"][0]["delta"] for c in _chat_out(got)
+                   if isinstance(c, dict) and c.get("choices") and "delta" in c["choices"][0])
+
+
+# -- wrong types and choices that need what is not offered (issue 19 item 13) ------------------
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"stream": "yes"}, "stream"),
+    ({"store": "no"}, "store"),
+    ({"parallel_tool_calls": "no", "tools": [FN]}, "parallel_tool_calls"),
+    ({"stream": True, "stream_options": "x"}, "stream_options"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tool_choice": "required", "tools": []}, "tool_choice"),
+    ({"tool_choice": {"type": "function", "function": {"name": "get_time"}}, "tools": [FN]}, "tool_choice"),
+    ({"tool_choice": {"type": "web_search"}, "tools": [FN]}, "tool_choice"),
+    ({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [
+        {"type": "function", "function": {"name": "get_time"}}]}}, "tools": [FN]}, "tool_choice"),
+])
+def test_wrong_types_and_unoffered_tools_are_400s_naming_the_field(fields, param):
+    assert rejected({"messages": USER, **fields}).param == param
+
+
+def test_choices_naming_a_tool_the_gateway_dropped_leave_the_choice_to_the_model():
+    t = chat_request_from_chat({"messages": USER, "tools": [FN, {"type": "file_search"}],
+                                "tool_choice": {"type": "file_search"}}, upstream_model=PRO)
+    assert t.body["tools"] == [FN] and t.body["messages"] == USER
+    t = chat_request_from_chat({"messages": USER, "tools": [{"type": "file_search"}], "tool_choice": "required"},
+                               upstream_model=PRO)
+    assert "tools" not in t.body

@@ -572,3 +572,89 @@ def _call_chunk(index: int | None, call_id: str | None, name: str | None, argume
     if name is not None:
         call["function"]["name"] = name
     return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}
+
+
+# -- the echoed request (issue 19 item 8) -------------------------------------------------------
+
+_FUNCTION_TOOL_KEYS = {"type", "name", "description", "parameters", "strict"}  # each required in a Response
+
+
+def response_validates(snap: dict[str, Any]) -> None:
+    """The Response validates as the openai SDK types it, and its function tools and tool
+    choice carry every field Open Responses requires (its compliance suite checks them)."""
+    Response.model_validate(snap)
+    for tool in snap["tools"]:
+        if tool.get("type") == "function":
+            assert set(tool) >= _FUNCTION_TOOL_KEYS and isinstance(tool["strict"], bool), tool
+    choice = snap["tool_choice"]
+    if isinstance(choice, dict) and choice["type"] == "allowed_tools":
+        assert choice["mode"] in ("auto", "required", "none") and isinstance(choice["tools"], list)
+    if isinstance(choice, dict) and choice["type"] == "function":
+        assert isinstance(choice["name"], str)
+
+
+_FN = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+
+
+@pytest.mark.parametrize("request_fields", [
+    {"tools": [_FN]},
+    {"tools": [{"type": "function", "name": "f"}, {"name": "g", "strict": False, "description": "d"}]},
+    {"tools": [_FN], "tool_choice": {"type": "function", "name": "get_weather"}},
+    {"tools": [_FN], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+    {"tools": [_FN], "tool_choice": {"type": "allowed_tools", "tools": [{"type": "function", "name": "get_weather"}]}},
+    {"tools": [_FN], "tool_choice": {"type": "allowed_tools", "allowed_tools": {
+        "mode": "required", "tools": [{"type": "function", "function": {"name": "get_weather"}}]}}},
+    {"text": {"format": {"type": "json_schema", "schema": {"type": "object"}}}},
+    {"text": {"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}, "strict": True}}},
+    {"reasoning": {"effort": "high", "summary": "auto"}, "instructions": "be brief", "max_output_tokens": 50},
+    {"tools": [{"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark",
+                                                                    "definition": "start: x"}},
+               {"type": "web_search", "external_web_access": False}, {"type": "local_shell"},
+               {"type": "namespace", "name": "ns", "description": "d", "tools": [{"type": "function", "name": "g"}]}]},
+])
+def test_echoed_request_validates_as_a_response(request_fields) -> None:
+    request = {"model": "gpt-5.5", "input": "hi", **request_fields}
+    events = drive(make(request), [_text_chunk("ok"), _finish("stop"), "[DONE]"])
+    for event in events:
+        if "response" in event:
+            response_validates(event["response"])
+
+
+def test_function_tools_echo_strict_true_by_default_and_keep_the_clients_value() -> None:
+    request = {"model": "gpt-5.5", "input": "hi",
+               "tools": [_FN, {"type": "function", "name": "loose", "strict": False, "description": "d"}]}
+    tools = make(request).start()[0]["response"]["tools"]
+    assert tools == [{**_FN, "description": None, "strict": True},
+                     {"type": "function", "name": "loose", "strict": False, "description": "d", "parameters": None}]
+    assert request["tools"][0] == _FN  # the client's body is not modified
+
+
+# -- max_tool_calls and parallel_tool_calls false (issue 19 item 14) -----------------------------
+
+THREE_CALLS = [
+    _call_chunk(0, "call_a", "exec_command", '{"cmd":'),
+    _call_chunk(1, "call_b", "shell", '{"command": ["ls"]}'),
+    _call_chunk(2, "call_c", "apply_patch", '{"input": "x"}'),
+    _call_chunk(0, None, None, ' "ls"}'),
+    _finish("tool_calls"),
+    "[DONE]",
+]
+
+
+@pytest.mark.parametrize(("fields", "kept"), [
+    ({}, ["call_a", "call_b", "call_c"]),
+    ({"max_tool_calls": 2}, ["call_a", "call_b"]),
+    ({"max_tool_calls": 0}, []),
+    ({"parallel_tool_calls": False}, ["call_a"]),
+    ({"parallel_tool_calls": False, "max_tool_calls": 5}, ["call_a"]),
+    ({"parallel_tool_calls": True, "max_tool_calls": 1}, ["call_a"]),
+])
+def test_a_response_holds_at_most_max_tool_calls_the_first_ones(fields, kept) -> None:
+    events = drive(make({"model": "gpt-5.5", "input": "hi", **fields}), THREE_CALLS)
+    response = check_responses_stream(events)
+    assert [item["call_id"] for item in response["output"]] == kept
+    announced = [e["item"]["call_id"] for e in events if e["type"] == "response.output_item.added"]
+    assert announced == kept  # a dropped call is never announced
+    assert response["status"] == "completed"
+    if "call_a" in kept:
+        assert response["output"][0]["arguments"] == '{"cmd": "ls"}'
