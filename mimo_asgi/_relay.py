@@ -193,7 +193,8 @@ async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWrit
     upstream_body = translation.body
     machine: ChatStream | CompletionMachine
     if live:
-        machine = ChatStream(model=job.model, include_usage=translation.include_usage, secrets=(account.key,))
+        machine = ChatStream(model=job.model, include_usage=translation.include_usage, secrets=(account.key,),
+                             calls=translation.calls)
     else:  # streamed all the same, so that the idle timeout measures silence, not the whole answer
         upstream_body = {**upstream_body, "stream": True, "stream_options": {"include_usage": True}}
         machine = CompletionMachine(secrets=(account.key,))
@@ -210,4 +211,4 @@ async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWrit
         await writer.error(machine.error)
     else:
         await writer.answer(200, chat_completion_for_client(machine.completion(), model=job.model,
-                                                            secrets=(account.key,)))
+                                                            secrets=(account.key,), calls=translation.calls))

@@ -120,9 +120,9 @@ def _message(item: dict[str, Any], param: str, ctx: Ctx) -> _Record | None:
     if role == "assistant":
         text = parts_text(parts)
         return _Said(text) if text else None
-    if role == "user" and any(p["type"] == "image_url" for p in parts):
+    if role == "user" and any(p["type"] != "text" for p in parts):  # images, audio
         if not any(p["type"] == "text" for p in parts):  # text parts are never empty
-            parts.insert(0, {"type": "text", "text": " "})  # MiMo: image messages need a text part
+            parts.insert(0, {"type": "text", "text": " "})  # MiMo: media messages need a text part
         return _Msg({"role": "user", "content": parts})
     text = parts_text(parts)
     return _Msg({"role": role, "content": text}) if text else None

@@ -114,7 +114,6 @@ def test_a_users_audio_reaches_an_audio_capable_model_on_the_chat_path(gateway, 
     assert part in fake.requests[-1].body["messages"][0]["content"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs _items._message to keep non-text parts, not only images")
 def test_a_users_audio_reaches_an_audio_capable_model_on_the_responses_path(gateway, fake):
     url, _ = gateway
     fake.queue(Answer(text="Hello."))
@@ -127,7 +126,6 @@ def test_a_users_audio_reaches_an_audio_capable_model_on_the_responses_path(gate
 
 LEGACY = {"name": "get_weather", "description": "Weather for a city.",
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
-RELAY_WIRING = "needs _relay.relay_chat to pass calls=translation.calls to ChatStream and chat_completion_for_client"
 
 
 def test_legacy_functions_reach_mimo_as_tools(gateway, fake):
@@ -139,7 +137,6 @@ def test_legacy_functions_reach_mimo_as_tools(gateway, fake):
     assert sent["tools"] == [{"type": "function", "function": LEGACY}] and sent["parallel_tool_calls"] is False
 
 
-@pytest.mark.xfail(strict=True, reason=RELAY_WIRING)
 def test_legacy_functions_are_answered_with_function_call(gateway, fake):
     url, _ = gateway
     fake.queue(Answer(tool_calls=[ToolCall("get_weather", {"city": "Oslo"}), ToolCall("get_weather", {"city": "Rome"})]))
@@ -151,7 +148,6 @@ def test_legacy_functions_are_answered_with_function_call(gateway, fake):
     assert json.loads(choice.message.function_call.arguments) == {"city": "Oslo"}
 
 
-@pytest.mark.xfail(strict=True, reason=RELAY_WIRING)
 def test_a_legacy_stream_answers_delta_function_call(gateway, fake):
     url, _ = gateway
     fake.queue(Answer(tool_calls=[ToolCall("get_weather", {"city": "Oslo"})], chunk_size=4))
@@ -233,7 +229,6 @@ def test_responses_keep_the_first_call_when_fewer_are_allowed(gateway, fake, fie
     assert [json.loads(c.arguments) for c in calls] == [{"city": "Oslo"}]
 
 
-@pytest.mark.xfail(strict=True, reason=RELAY_WIRING)
 def test_chat_keeps_the_first_call_when_parallel_calls_are_off(gateway, fake):
     url, _ = gateway
     fake.queue(Answer(tool_calls=TWO_CALLS))

@@ -500,7 +500,7 @@ def test_the_captured_next_turn_gets_the_summary_in_place_of_the_item_and_mimo_a
     messages = t.body["messages"]
     assert messages[-1] == {"role": "system", "content": COMPACTED + SUMMARY}  # the item was last: so is the summary
     assert messages[-2]["role"] == "user" and "echo tok" in messages[-2]["content"]
-    assert t.body["thinking"] == {"type": "enabled"} and t.warnings == []
+    assert t.body["thinking"] == {"type": "enabled"} and not [w for w in t.warnings if "compaction" in w]
     assert validate(t.body, HOST) is None
 
 

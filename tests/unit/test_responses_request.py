@@ -276,7 +276,6 @@ def test_a_users_audio_for_a_text_only_model_is_a_400_naming_the_model():
 
 # _items.py keeps a user message's parts only when one is an image; it must keep them for any
 # part that is not text (`any(p["type"] != "text" for p in parts)` in `_message`).
-@pytest.mark.xfail(strict=True, reason="needs _items._message to keep non-text parts, not only images")
 def test_a_users_audio_reaches_mimo():
     body = {"input": [{"role": "user", "content": [{"type": "input_text", "text": "hear"}, AUDIO]},
                       {"role": "user", "content": [AUDIO]}]}
