@@ -28,6 +28,7 @@ from .accounts import Account, RouteRequest
 from .store import resume, should_store
 from .translate.compaction import wants_compaction
 from .translate.errors import OpenAIError
+from .translate.responses_request import Continuation
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -44,17 +45,19 @@ class Request:
     endpoint `POST /v1/responses/compact`), body and model, and the ASGI scope it came with (HTTP,
     or a WebSocket's handshake), whose headers a resolver sees. `fresh`: what of the body arrived
     with this request, the part the caps are checked on (all of it, unless a WebSocket frame
-    brought only new items to a conversation its connection already holds)."""
+    brought only new items to a conversation its connection already holds). `since`: what an
+    earlier translation of the same conversation left to continue from (a connection's)."""
 
-    __slots__ = ("route", "body", "model", "scope", "fresh", "_headers")
+    __slots__ = ("route", "body", "model", "scope", "fresh", "since", "_headers")
 
     def __init__(self, route: str, body: dict[str, Any], model: str, scope: Mapping[str, Any], *,
-                 fresh: Any = None) -> None:
+                 fresh: Any = None, since: Continuation | None = None) -> None:
         self.route = route
         self.body = body
         self.model = model
         self.scope = scope
         self.fresh = body if fresh is None else fresh
+        self.since = since
         self._headers: dict[str, str] | None = None
 
     @property
@@ -68,13 +71,15 @@ class Request:
 
 class Result:
     """How an exchange ended: the status the client was given, how the answer ended (a
-    Responses status, a finish reason, an error code, or "cancelled"), MiMo's usage, and the
-    final Responses object when one was made."""
+    Responses status, a finish reason, an error code, or "cancelled"), MiMo's usage, the final
+    Responses object when one was made, and what its translation left to continue from."""
 
-    __slots__ = ("status", "ended", "usage", "response")
+    __slots__ = ("status", "ended", "usage", "response", "continuation")
 
-    def __init__(self, status: int, ended: str, usage: dict[str, Any] | None, response: dict[str, Any] | None) -> None:
+    def __init__(self, status: int, ended: str, usage: dict[str, Any] | None, response: dict[str, Any] | None,
+                 continuation: Continuation | None = None) -> None:
         self.status, self.ended, self.usage, self.response = status, ended, usage, response
+        self.continuation = continuation
 
 
 class Exchange:
@@ -165,7 +170,7 @@ class Exchange:
             record(UsageEvent("compaction" if self.kind == "compact" else self.kind, self.account.name if self.account else "", request.model,
                               self.upstream_model, ended, writer.status, duration, token_counts(outcome.usage)),
                    ttfb, metrics=rt.metrics, on_usage=rt.on_usage)
-        return Result(writer.status, ended, outcome.usage, outcome.response)
+        return Result(writer.status, ended, outcome.usage, outcome.response, outcome.continuation)
 
     async def _job(self) -> Job:
         rt, request = self.rt, self.request
@@ -178,7 +183,7 @@ class Exchange:
             resumed = await resume(rt.store, body, refresh_ttl=rt.store_ttl)
         headers = request.headers if rt.forward_headers else {}
         extra = {h: headers[h] for h in rt.forward_headers if h in headers}
-        return Job(kind, body, request.model, "", body.get("stream") is True, resumed, extra)
+        return Job(kind, body, request.model, "", body.get("stream") is True, resumed, extra, request.since)
 
     async def _attempts(self, job: Job, writer: StreamWriter, outcome: Outcome) -> None:
         """The relay on the routed account, then on others while it fails before the answer started."""

@@ -24,7 +24,7 @@ from .translate.chat_completion import CompletionMachine
 from .translate.chat_stream import ChatStream, chat_completion_for_client
 from .translate.compaction import CompactionStream, compacted_response, kept_items, summary_request
 from .translate.errors import OpenAIError
-from .translate.responses_request import ResponsesTranslation, chat_request_from_responses
+from .translate.responses_request import Continuation, ResponsesTranslation, chat_request_from_responses
 from .translate.responses_stream import ResponsesStream
 
 if TYPE_CHECKING:
@@ -51,16 +51,19 @@ class Job:
     stream: bool
     resumed: Resumed | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    since: Continuation | None = None  # an earlier translation of the same conversation
 
 
 @dataclass(slots=True)
 class Outcome:
     """What an attempt came to: how it ended (a Responses status or a finish reason), MiMo's
-    usage, and the final Responses object when one was made."""
+    usage, the final Responses object when one was made, and what its translation left for the
+    next request of the same conversation to continue from."""
 
     ended: str = ""
     usage: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
+    continuation: Continuation | None = None
 
 
 async def _drive(rt: Runtime, response: Any, machine: Machine, writer: StreamWriter, account: Account, *,
@@ -84,6 +87,7 @@ def _responses_translation(rt: Runtime, job: Job, account: Account) -> Responses
     translation = chat_request_from_responses(
         _full_body(job), upstream_model=job.upstream_model, sealer=rt.sealer,
         native_web_search=account.allows_native_web_search, drop_unsupported_tools=rt.drop_unsupported_tools,
+        since=job.since,
     )
     _log_warnings(translation.warnings)
     return translation
@@ -105,7 +109,8 @@ async def relay_responses(rt: Runtime, job: Job, account: Account, writer: Strea
         cite=partial(citations_for, results=searched.results) if searched and searched.results else None,
     )
     keep = job.resumed.own_items if job.resumed is not None and should_store(job.body) else None
-    await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep)
+    outcome.continuation = translation.continuation
+    await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, encoded=translation.encoded)
 
 
 async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: StreamWriter,
@@ -124,13 +129,14 @@ async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: Stre
 
 async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome,
                         upstream_body: dict[str, Any], stream: ResponsesStream | CompactionStream,
-                        keep: list[dict[str, Any]] | None, *, chained: bool = True, legacy: bool = False) -> None:
+                        keep: list[dict[str, Any]] | None, *, chained: bool = True, legacy: bool = False,
+                        encoded: bytes | None = None) -> None:
     """MiMo's stream as Responses events: streamed, or the final response as one JSON answer.
     `keep`: the input items to store the response with (None: not stored); `chained`: the
-    stored response continues its `previous_response_id` chain."""
+    stored response continues its `previous_response_id` chain; `encoded`: the body as JSON."""
     machine = EncodedEvents(stream, encode=job.stream)
     try:
-        async with rt.upstream.post(account, upstream_body, job.extra_headers) as response:
+        async with rt.upstream.post(account, upstream_body, job.extra_headers, encoded=encoded) as response:
             await writer.write(machine.start(), content=False)
             tail = await _drive(rt, response, machine, writer, account, live=job.stream)
     finally:
@@ -159,6 +165,8 @@ async def _search(rt: Runtime, translation: Any) -> SearchOutcome | None:
     of `translation.body` (never a crash: a failed search becomes a note there)."""
     if translation.web_search is None or rt.web_search is None:
         return None
+    if isinstance(translation, ResponsesTranslation):
+        translation.encoded = None  # the body is about to change
     return await rt.web_search.augment(translation.body, translation.web_search)
 
 

@@ -75,9 +75,11 @@ class UpstreamClient:
 
     @asynccontextmanager
     async def post(
-        self, account: Account, body: dict[str, Any], extra_headers: Mapping[str, str] = {}
+        self, account: Account, body: dict[str, Any], extra_headers: Mapping[str, str] = {}, *,
+        encoded: bytes | None = None,
     ) -> AsyncIterator[httpx.Response]:
-        """POST a chat completions body; yields the streaming response once MiMo answered 2xx.
+        """POST a chat completions body (sent as `encoded` when its JSON is given); yields the
+        streaming response once MiMo answered 2xx.
 
         Raises OpenAIError (status kept for 4xx/429, 502 transport, 504 timeout) before yielding.
         The response is always closed on exit, cancellation included.
@@ -97,7 +99,7 @@ class UpstreamClient:
             url = self._urls[account.chat_url] = httpx.URL(account.chat_url)
         # a non-stream answer comes with its headers only when it is complete
         read = t.first_byte if body.get("stream") else max(t.first_byte, t.idle)
-        request = httpx.Request("POST", url, content=_json.dumps(body), headers=headers, extensions={
+        request = httpx.Request("POST", url, content=encoded or _json.dumps(body), headers=headers, extensions={
             "timeout": {"connect": t.connect, "read": read, "write": t.connect, "pool": t.connect}})
         try:
             # Straight to the client's transport (its connection pool): none of the client's

@@ -190,7 +190,8 @@ class Connection:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise invalid_request("'model' is required and must be a string.", param="model")
-        exchange = Exchange(rt, Request("responses", body, model, self.scope, fresh=fresh))
+        since = turn.continuation if chained and turn is not None else None
+        exchange = Exchange(rt, Request("responses", body, model, self.scope, fresh=fresh, since=since))
         try:
             mine = await exchange.route()
             if not generate:  # a warm-up: nothing is generated, upstream or by the host
@@ -205,14 +206,15 @@ class Connection:
             if mine:
                 writer = FrameWriter(self, first_byte_timeout=rt.upstream.timeouts.first_byte,
                                      keepalive_seconds=rt.keepalive_seconds)
-                response = (await exchange.run(writer, self._gone.wait)).response
+                result = await exchange.run(writer, self._gone.wait)
+                response, continuation = result.response, result.continuation
             else:
-                response = await self._bridge(body)
+                response, continuation = await self._bridge(body), None
         finally:
             await exchange.release()
         if response is not None:
             stateless = chained or previous in (None, "")
-            self._turn = next_turn(response, full, size, rt.limits.max_body_size) if stateless else None
+            self._turn = next_turn(response, full, size, rt.limits.max_body_size, continuation) if stateless else None
 
     async def _bridge(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """A frame for the host: `POST` to the same path with the whole input, the handshake's

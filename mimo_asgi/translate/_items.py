@@ -313,23 +313,73 @@ class _Assembler:
         self.messages.append({"role": "user", "content": content})
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What translating a conversation's items left for the same conversation grown by more
+    items. The messages of its first `count` items are final whatever follows (no assistant turn
+    is open there, every call there has its output there), as long as no later call takes the id
+    of an output left unanswered there (`orphans`: then `CannotContinue`). The items after them,
+    up to `parsed`, are kept parsed (`pending`), so no item is ever parsed twice (parsing names
+    tools). `last` is the last item parsed, by which the same conversation is recognised."""
+
+    count: int
+    parsed: int
+    last: Any
+    messages: list[dict[str, Any]]
+    pending: tuple[tuple[int, _Record], ...]
+    call_ids: frozenset[str]
+    orphans: frozenset[str]
+
+    def fits(self, value: list[Any]) -> bool:
+        return self.parsed <= len(value) and (self.parsed == 0 or value[self.parsed - 1] is self.last)
+
+
+class CannotContinue(Exception):
+    """The new items change what was final at a checkpoint: translate from scratch."""
+
+
 def input_messages(value: Any, ctx: Ctx, *, thinking: bool) -> list[dict[str, Any]]:
     """The chat messages for the request's `input` (a string or a list of items)."""
+    return translate_items(value, ctx, thinking=thinking)[0]
+
+
+def translate_items(value: Any, ctx: Ctx, *, thinking: bool,
+                    since: Checkpoint | None = None) -> tuple[list[dict[str, Any]], Checkpoint | None]:
+    """`input_messages`, and a `Checkpoint` of `value` (None for a string). With `since`, a
+    checkpoint of the same conversation (`since.fits(value)`; `ctx` the one it was made with),
+    only the items after it are parsed and assembled: a conversation that grows by a few items a
+    turn costs those items, and gives the messages a translation from scratch gives. Raises
+    `CannotContinue` when it cannot."""
     if isinstance(value, str):
-        return [{"role": "user", "content": value}] if value else []
+        return ([{"role": "user", "content": value}] if value else []), None
     if not isinstance(value, list):
         raise invalid_request("'input' must be a string or an array of input items.", param="input")
-    records = [r for i, item in enumerate(value) if (r := _parse(item, f"input[{i}]", ctx)) is not None]
-    call_ids = {r.call_id for r in records if isinstance(r, _Call)}
+    if since is not None and not since.fits(value):
+        raise CannotContinue
+    start = since.parsed if since is not None else 0
+    records = [*(since.pending if since is not None else ()),
+               *((i, r) for i in range(start, len(value)) if (r := _parse(value[i], f"input[{i}]", ctx)) is not None)]
+    call_ids = {r.call_id for _, r in records if isinstance(r, _Call)}
+    answered: frozenset[str] = frozenset()  # calls before the checkpoint: every later output of theirs is an orphan
+    if since is not None:
+        if call_ids & since.orphans:  # a call answers an output left unanswered before the checkpoint
+            raise CannotContinue
+        answered = since.call_ids
     outputs: dict[str, _Output] = {}
     placed: set[int] = set()
-    for r in records:
-        if isinstance(r, _Output) and r.call_id in call_ids and r.call_id not in outputs:
+    for _, r in records:
+        if isinstance(r, _Output) and r.call_id in call_ids and r.call_id not in answered and r.call_id not in outputs:
             outputs[r.call_id] = r
             placed.add(id(r))
-    asm = _Assembler(thinking, outputs)
-    seen_calls: set[str] = set()
-    for r in records:
+    asm = _Assembler(thinking, outputs, list(since.messages) if since is not None else [])
+    seen = list(answered)  # call ids in order; a checkpoint keeps how many it saw
+    seen_set = set(answered)
+    orphans = list(since.orphans) if since is not None else []
+    unanswered: set[str] = set()  # calls made whose output comes later in `value`
+    early: set[str] = set()  # outputs placed with a call that comes later in `value`
+    blocked = False  # a call without an output got a note: a later output would change it
+    closed = (since.count, len(asm.messages), len(seen), len(orphans)) if since is not None else (0, 0, 0, 0)
+    for i, r in records:
         if isinstance(r, _Msg):
             asm.flush()
             asm.messages.append(r.message)
@@ -339,14 +389,34 @@ def input_messages(value: Any, ctx: Ctx, *, thinking: bool) -> list[dict[str, An
             if r.text:
                 asm.reasoning.append(r.text)
         elif isinstance(r, _Call):
-            if r.call_id in seen_calls:
+            if r.call_id in seen_set:
                 ctx.warnings.append("dropped a repeated tool call with an already used call_id")
                 continue
-            seen_calls.add(r.call_id)
+            seen.append(r.call_id)
+            seen_set.add(r.call_id)
             asm.calls.append(r)
+            if r.call_id in early:
+                early.discard(r.call_id)
+            elif r.call_id in outputs:
+                unanswered.add(r.call_id)
+            else:
+                blocked = True
         elif id(r) not in placed:
             asm.orphan(r)
-        elif any(c.call_id == r.call_id for c in asm.calls):
-            asm.flush()  # the output marks the end of the turn that made the call
+            if r.call_id:
+                orphans.append(r.call_id)
+        else:
+            if r.call_id in unanswered:
+                unanswered.discard(r.call_id)
+            elif r.call_id not in seen_set:
+                early.add(r.call_id)
+            if any(c.call_id == r.call_id for c in asm.calls):
+                asm.flush()  # the output marks the end of the turn that made the call
+        if not (blocked or unanswered or early or asm.texts or asm.reasoning or asm.calls):
+            closed = (i + 1, len(asm.messages), len(seen), len(orphans))
+    count, messages, calls, left = closed
+    checkpoint = Checkpoint(count, len(value), value[-1] if value else None, asm.messages[:messages],
+                            tuple((i, r) for i, r in records if i >= count), frozenset(seen[:calls]),
+                            frozenset(orphans[:left]))
     asm.flush()
-    return asm.messages
+    return asm.messages, checkpoint

@@ -78,6 +78,9 @@ class ToolNames:
     by_key: dict[Key, str] = field(default_factory=dict)
     specs: dict[str, ToolSpec] = field(default_factory=dict)
 
+    def copy(self) -> ToolNames:
+        return ToolNames(dict(self.by_key), dict(self.specs))
+
     def claim(self, key: Key, spec: ToolSpec, *preferred: str) -> str | None:
         """A fresh upstream name for `key` (the first free preferred one, else a numbered
         variant of the first), or None when `key` already has one."""

@@ -28,13 +28,13 @@ from .. import _json
 from .._seal import ReasoningSealer
 from . import _mimo
 from ._content import Ctx, chat_parts, parts_text
-from ._items import input_messages
+from ._items import CannotContinue, Checkpoint, translate_items
 from ._mimo import MUST_CALL_ANY
-from ._tooldefs import Entry, ToolNames, declare_tools
+from ._tooldefs import DeclaredTools, Entry, ToolNames, declare_tools
 from ._tools import ToolSpec
 from .errors import invalid_request
 
-__all__ = ["MUST_CALL_ANY", "ResponsesTranslation", "chat_request_from_responses"]
+__all__ = ["MUST_CALL_ANY", "Continuation", "ResponsesTranslation", "chat_request_from_responses"]
 
 _ACCEPTED = {
     "model", "stream", "user", "metadata", "store", "include", "prompt_cache_key", "prompt_cache_retention",
@@ -45,6 +45,27 @@ _ACCEPTED = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """What a translation keeps so that the next request of the same conversation (the same
+    settings, its input the same items and more: a WebSocket connection's next frame) translates
+    and encodes only what is new: its tool names and declarations, the checkpoint of its items,
+    and the JSON of the MiMo messages that checkpoint fixes (`encoded`, `fixed` of them)."""
+
+    settings: dict[str, Any]  # the request's fields the translation of its input depends on
+    key: tuple[str, bool, bool, int]  # upstream model, native web search, drop unsupported tools, sealer
+    names: ToolNames
+    declared: DeclaredTools
+    loaded: list[Entry]
+    checkpoint: Checkpoint | None
+    lines: tuple[str | None, ...]  # the lines we add to the prompt (they are among the fixed messages)
+    fixed: int
+    encoded: tuple[bytes, ...]  # the JSON of the first `fixed` MiMo messages, in comma-separated runs
+
+    def fits(self, settings: dict[str, Any], key: tuple[str, bool, bool, int]) -> bool:
+        return key == self.key and settings == self.settings
+
+
 @dataclass(slots=True)
 class ResponsesTranslation:
     body: dict                       # the MiMo chat-completions request body, ready to send
@@ -52,6 +73,8 @@ class ResponsesTranslation:
     include_encrypted: bool          # client asked include: ["reasoning.encrypted_content"]
     web_search: dict | None          # the client's web_search tool, set aside when native search is off
     warnings: list[str]              # notes for logging; never prompt text or keys
+    encoded: bytes | None = None     # `body` as JSON (its messages last); None once `body` changed
+    continuation: Continuation | None = None  # what the next request of this conversation may continue
 
 
 # Fields MiMo has no place for, said once per process when they ask for something (see
@@ -65,6 +88,9 @@ _DROPPED = {
     "text.verbosity": "MiMo has no verbosity setting",
 }
 _LOGPROBS = "message.output_text.logprobs"
+# What a continuation's translation depends on besides the input: the tools and their names, the
+# instructions and the lines we add (tool_choice, text, max_tool_calls), thinking (reasoning).
+_CONTINUED = ("tools", "instructions", "tool_choice", "text", "reasoning", "max_tool_calls")
 
 
 def _reject_stateful(body: dict[str, Any]) -> None:
@@ -166,9 +192,11 @@ def _max_output_tokens(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 def chat_request_from_responses(
     body: dict, *, upstream_model: str, sealer: ReasoningSealer,
-    native_web_search: bool = True, drop_unsupported_tools: bool = False,
+    native_web_search: bool = True, drop_unsupported_tools: bool = False, since: Continuation | None = None,
 ) -> ResponsesTranslation:
-    """Translate one Responses request; raises `OpenAIError` (400) for invalid input."""
+    """Translate one Responses request; raises `OpenAIError` (400) for invalid input. With
+    `since` (the continuation of an earlier request of the same conversation), what that request
+    translated is not translated again; the result is the same."""
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     _reject_stateful(body)
@@ -186,18 +214,35 @@ def chat_request_from_responses(
 
     effort = _effort(body.get("reasoning"))
     thinking = _mimo.thinking(effort, upstream_model)
-    names = ToolNames()
-    declared = declare_tools(body.get("tools"), names, native_web_search_ok=native_web_search,
-                             drop_unsupported=drop_unsupported_tools, warnings=warnings)
+    settings = {k: body.get(k) for k in _CONTINUED}
+    key = (upstream_model, native_web_search, drop_unsupported_tools, id(sealer))
+    if since is not None and not since.fits(settings, key):
+        since = None
+    try:
+        return _translate(body, settings, key, since, sealer, thinking, effort, parallel, calls, include, warnings)
+    except CannotContinue:  # what was final for the last request is not for this one: from scratch
+        return _translate(body, settings, key, None, sealer, thinking, effort, parallel, calls, include, warnings)
+
+
+def _translate(body: dict[str, Any], settings: dict[str, Any], key: tuple[str, bool, bool, int],
+               since: Continuation | None, sealer: ReasoningSealer, thinking: bool, effort: str | None,
+               parallel: bool | None, calls: Any, include: Any, warnings: list[str]) -> ResponsesTranslation:
+    upstream_model, native_web_search, drop_unsupported_tools, _ = key
+    if since is not None:  # copies: a translation that fails leaves the continuation as it was
+        names, declared, loaded = since.names.copy(), since.declared, list(since.loaded)
+    else:
+        names, loaded = ToolNames(), []
+        declared = declare_tools(body.get("tools"), names, native_web_search_ok=native_web_search,
+                                 drop_unsupported=drop_unsupported_tools, warnings=warnings)
     asked = body.get("model")
-    ctx = Ctx(upstream_model, sealer, names, warnings, asked=asked if isinstance(asked, str) else None)
+    ctx = Ctx(upstream_model, sealer, names, warnings, loaded, asked=asked if isinstance(asked, str) else None)
     instructions = _instructions(body.get("instructions"), ctx)
     if "input" not in body or body["input"] is None:
         raise invalid_request("'input' is required.", param="input")
-    messages = input_messages(body["input"], ctx, thinking=thinking)
-    if instructions:
-        messages.insert(0, {"role": "system", "content": instructions})
-    if not messages:
+    messages, checkpoint = translate_items(body["input"], ctx, thinking=thinking,
+                                           since=since.checkpoint if since is not None else None)
+    lead = [{"role": "system", "content": instructions}] if instructions else []
+    if not messages and not lead:
         raise invalid_request("The request has no messages: 'input' is empty.", param="input")
 
     aside = Entry({"type": "web_search"}, "web_search") if declared.web_search else None
@@ -205,10 +250,12 @@ def chat_request_from_responses(
     selection = _mimo.select_tools(choice, declared.entries + ctx.loaded, aside=aside,
                                    declared=_declared_types(body.get("tools")))
     response_format, schema_line = _text_format(body.get("text"))
+    lines = [selection.line(), schema_line]
+    final = _mimo.with_directives(lead + messages, lines)
 
     out: dict[str, Any] = {
         "model": upstream_model,
-        "messages": _mimo.with_directives(messages, [selection.line(), schema_line]),
+        "messages": final,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -222,16 +269,49 @@ def chat_request_from_responses(
         out["tool_choice"] = "auto"  # MiMo treats every other value as auto
         if parallel is not None:
             out["parallel_tool_calls"] = parallel
-    try:
-        _json.dumps(out)
-    except (TypeError, ValueError):
-        raise invalid_request("The request contains values that cannot be encoded as JSON "
-                              "(integers beyond 64 bits or invalid strings).") from None
+    fixed = _fixed(len(lead), checkpoint.messages if checkpoint is not None else [], any(lines))
+    same = since is not None and since.lines == tuple(lines) and since.fixed <= fixed
+    kept = (since.fixed, since.encoded) if same and since is not None else (0, ())
+    encoded, prefix = _encode(out, final, kept, fixed)
     return ResponsesTranslation(
         body=out,
         tool_map=dict(names.specs),
         include_encrypted=isinstance(include, list) and "reasoning.encrypted_content" in include,
         web_search=declared.web_search if selection.search else None,
         warnings=warnings,
+        encoded=encoded,
+        continuation=Continuation(settings, key, names, declared, list(ctx.loaded), checkpoint, tuple(lines), fixed,
+                                  prefix),
     )
 
+
+def _fixed(lead: int, fixed_messages: list[dict[str, Any]], directive: bool) -> int:
+    """How many of the final messages a checkpoint fixes: the instructions, its messages, and our
+    directive line when it falls among them (it goes after the leading system messages)."""
+    if not directive:
+        return lead + len(fixed_messages)
+    if any(m["role"] != "system" for m in fixed_messages):
+        return lead + len(fixed_messages) + 1
+    return 0
+
+
+def _encode(out: dict[str, Any], final: list[dict[str, Any]], kept: tuple[int, tuple[bytes, ...]],
+            fixed: int) -> tuple[bytes, tuple[bytes, ...]]:
+    """`out` as JSON, its messages last, taking the JSON of the first `kept[0]` messages as given
+    (comma-separated runs); and the runs for the first `fixed` messages (fixed >= kept[0]), to
+    keep. The body is made with one copy: a long conversation's bytes are not copied twice."""
+    known, runs = kept
+    try:
+        head = _json.dumps({k: v for k, v in out.items() if k != "messages"})
+        fresh = [_json.dumps(m) for m in final[known:]]
+    except (TypeError, ValueError):
+        raise invalid_request("The request contains values that cannot be encoded as JSON "
+                              "(integers beyond 64 bits or invalid strings).") from None
+    pieces = [head[:-1], b',"messages":[']
+    for piece in (*runs, *fresh):
+        pieces += (piece, b",")
+    if runs or fresh:
+        pieces.pop()  # the last comma
+    pieces.append(b"]}")
+    added = fresh[:fixed - known]
+    return b"".join(pieces), (*runs, b",".join(added)) if added else runs

@@ -19,6 +19,7 @@ from typing import Any
 from .. import _json
 from . import _response_object as ro
 from .errors import OpenAIError, invalid_request
+from .responses_request import Continuation
 
 CREATE = "response.create"
 TERMINALS = frozenset({"response.completed", "response.failed", "response.incomplete"})
@@ -107,19 +108,22 @@ def events_for(response: Mapping[str, Any]) -> list[dict[str, Any]]:
 @dataclass(frozen=True, slots=True)
 class Turn:
     """What a connection keeps of the last response it served, to rebuild the next frame:
-    that response's id, the whole input it answered, its output, and their size as JSON."""
+    that response's id, the whole input it answered, its output, their size as JSON, and what
+    the translation of that input left for the next one to continue from."""
 
     response_id: str
     input: list[Any]
     output: list[Any]
     size: int
+    continuation: Continuation | None = None
 
     def continued(self, own: list[Any]) -> list[Any]:
         """The whole input of a frame chained to this turn that brought `own` items."""
         return [*self.input, *self.output, *own]
 
 
-def next_turn(response: Mapping[str, Any], full_input: list[Any], input_size: int, max_size: int) -> Turn | None:
+def next_turn(response: Mapping[str, Any], full_input: list[Any], input_size: int, max_size: int,
+              continuation: Continuation | None = None) -> Turn | None:
     """The turn to keep after `response` (a final Responses object) answered `full_input`
     (`input_size`: its size as the frames that built it were sent), or None: a response that
     failed cannot be chained from, and a conversation past `max_size` bytes of JSON is not kept
@@ -130,7 +134,7 @@ def next_turn(response: Mapping[str, Any], full_input: list[Any], input_size: in
     size = input_size + len(_json.dumps(output))
     if size > max_size:
         return None
-    return Turn(response["id"], full_input, list(output), size)
+    return Turn(response["id"], full_input, list(output), size, continuation)
 
 
 def _list(value: Any) -> list[Any]:
