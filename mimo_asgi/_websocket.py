@@ -4,7 +4,8 @@ answered with its events as text frames; a frame for a model that is not MiMo's 
 app as an ordinary HTTP request and its answer comes back as frames.
 
 A connection serves one response at a time, keeps reading while it does (a client's close ends
-the response and frees its lease at once; frames that arrive meanwhile get an `error` frame),
+the response and frees its lease at once; frames that arrive before its terminal frame get an
+`error` frame; a frame sent once the terminal is out waits until the response has settled),
 and keeps the last request's input and output so that a frame sending only new items with
 `previous_response_id` is rebuilt into the whole conversation.
 """
@@ -82,7 +83,8 @@ class Connection:
     """One client's socket: its frames in, one response at a time out, and the turn the next
     frame may chain to."""
 
-    __slots__ = ("rt", "scope", "_send", "_lock", "_opened", "_turn", "_busy", "_gone", "_closed")
+    __slots__ = ("rt", "scope", "_send", "_lock", "_opened", "_turn", "_busy", "_ending", "_settled", "_gone",
+                 "_closed")
 
     def __init__(self, rt: Runtime, scope: Scope, send: Send) -> None:
         self.rt = rt
@@ -91,7 +93,9 @@ class Connection:
         self._lock = anyio.Lock()  # the reader's error frames and a response's events share the socket
         self._opened = time.monotonic()
         self._turn: Turn | None = None
-        self._busy = False
+        self._busy = False  # a response is running: from its frame until its lease is back and its turn kept
+        self._ending = False  # that response's terminal frame is (being) sent
+        self._settled = anyio.Event()  # set once the running response is no longer busy
         self._gone = anyio.Event()  # the client closed the socket
         self._closed = False  # we closed it
 
@@ -112,9 +116,15 @@ class Connection:
                         raise invalid_request("Binary frames are not supported; send response.create as JSON text.",
                                               code="unsupported_frame")
                     if self._busy:
-                        raise invalid_request("A response is already in progress on this connection; send the "
-                                              "next response.create after its terminal event.",
-                                              code="response_in_progress")
+                        if not self._ending:
+                            raise invalid_request("A response is already in progress on this connection; send "
+                                                  "the next response.create after its terminal event.",
+                                                  code="response_in_progress")
+                        # The client read the terminal and went on (Codex does at once) while the
+                        # response still gives back its lease and keeps its turn for this frame.
+                        await self._settled.wait()
+                        if self._closed:
+                            break
                     body, generate = parse_frame(text, limits.max_body_size)
                 except OpenAIError as err:
                     await self.send_json(error_frame(err))
@@ -123,14 +133,18 @@ class Connection:
                     await self.send_json(error_frame(connection_limit(limits.websocket_age)))
                     await self.close(_CLOSE_NORMAL)
                     break
-                self._busy = True
+                self._busy, self._ending, self._settled = True, False, anyio.Event()
                 tg.start_soon(self._respond, body, generate, len(text))
             self._gone.set()  # a response still running sees its client gone and ends
 
-    async def send_json(self, obj: Any) -> None:
-        await self.send_text(_json.dumps(obj).decode())
+    async def send_json(self, obj: Any, *, last: bool = False) -> None:
+        await self.send_text(_json.dumps(obj).decode(), last=last)
 
-    async def send_text(self, text: str) -> None:
+    async def send_text(self, text: str, *, last: bool = False) -> None:
+        """One frame; `last`: the running response's terminal (or its `error` frame), after
+        which the client may send its next frame."""
+        if last:
+            self.ending()
         lock = self._lock
         try:
             lock.acquire_nowait()
@@ -142,6 +156,10 @@ class Connection:
         finally:
             lock.release()
 
+    def ending(self) -> None:
+        """The running response's terminal frame goes out next."""
+        self._ending = True
+
     async def close(self, code: int) -> None:
         async with self._lock:
             if not self._closed and not self._gone.is_set():
@@ -152,12 +170,13 @@ class Connection:
         try:
             await self._answer(body, generate, size)
         except OpenAIError as err:
-            await self.send_json(error_frame(err))
+            await self.send_json(error_frame(err), last=True)
         except Exception:  # the response's state is unknown: the client must start afresh
             logger.exception("mimo_asgi: unexpected error serving a WebSocket frame")
             await self.close(_CLOSE_INTERNAL_ERROR)
         finally:
             self._busy = False
+            self._settled.set()
 
     async def _answer(self, body: dict[str, Any], generate: bool, size: int) -> None:
         """One `response.create`: rebuilt into the whole conversation, routed, answered; the
@@ -185,8 +204,9 @@ class Connection:
             if not generate:  # a warm-up: nothing is generated, upstream or by the host
                 await exchange.release()
                 response_id = new_response_id()
-                for event in warm_up(body, response_id=response_id, model=model):
-                    await self.send_json(event)
+                created, done = warm_up(body, response_id=response_id, model=model)
+                await self.send_json(created)
+                await self.send_json(done, last=True)
                 self._turn = Turn(response_id, full, [], size)
                 return
             if mine:
@@ -288,7 +308,7 @@ class HostAnswer:
                 self._ended = True
                 if isinstance(parsed.get("response"), dict):
                     self.final = parsed["response"]
-            await self._conn.send_text(event.data)
+            await self._conn.send_text(event.data, last=self._ended)
 
     async def finish(self) -> dict[str, Any] | None:
         if self._stream:
@@ -296,7 +316,7 @@ class HostAnswer:
             if not self._ended:
                 await self._conn.send_json(error_frame(OpenAIError(
                     502, "The host's stream ended without a terminal event.", type="server_error",
-                    code="stream_truncated")))
+                    code="stream_truncated")), last=True)
             return self.final
         raw = b"".join(self._parts)
         try:
@@ -304,10 +324,12 @@ class HostAnswer:
         except _json.JSONDecodeError:
             answer = None
         if 200 <= self.status < 300 and isinstance(answer, dict) and isinstance(answer.get("output"), list):
-            for event in events_for(answer):
+            *events, terminal = events_for(answer)
+            for event in events:
                 await self._conn.send_json(event)
+            await self._conn.send_json(terminal, last=True)
             return answer
-        await self._conn.send_json(error_frame(self._error(answer, raw)))
+        await self._conn.send_json(error_frame(self._error(answer, raw)), last=True)
         return None
 
     def _error(self, answer: Any, raw: bytes) -> OpenAIError:
@@ -341,7 +363,7 @@ class FrameWriter(StreamWriter):
         self.status = err.status
         self.phase = Phase.DONE
         self.first_sent = time.perf_counter()
-        await self._conn.send_json(error_frame(err))
+        await self._conn.send_json(error_frame(err), last=True)
 
     async def answer(self, status: int, obj: Any) -> None:
         raise AssertionError("over a WebSocket every answer is a stream")
@@ -353,6 +375,10 @@ class FrameWriter(StreamWriter):
         for payload in payloads(data):
             self._events += 1
             await self._conn.send_text(payload.decode())
+
+    async def end(self, tail: bytes = b"") -> None:
+        self._conn.ending()  # `tail` holds the terminal (a stream's is never written before)
+        await super().end(tail)
 
     async def _finish(self, tail: bytes) -> None:
         if tail:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from support import TEST_KEY
@@ -118,6 +119,37 @@ def test_codex_0171_frame_sequence_replayed(gateway, fake, open_ws):
     assert "SUMMARY: ran echo tok, it printed tok." in sent  # the compaction item expanded
     assert "Chunk ID" not in sent  # the tool output was compacted away, not carried on from the connection
     assert len(fake.requests) == 3
+
+
+class _SlowRelease:
+    """A lease whose release takes a while to complete (a shared pool telling its store)."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+
+    def release(self):
+        return anyio.sleep(0.3)
+
+
+def test_the_next_frame_sent_at_once_after_a_terminal_is_served(serve_gateway, fake, fake_url, open_ws):
+    """A client may send its next frame the moment it reads a terminal (Codex does), while the
+    server is still giving back the lease of the response that just ended."""
+    account = Account("main", TEST_KEY, base_url=fake_url, upstream="mimo", models=MODELS)
+    url, _ = serve_gateway(resolver=lambda request: _SlowRelease(account), api_key=None, seal_key="k")
+    ws = open_ws(url, headers=BETA)
+    previous = ws.create(model="gpt-5.5", store=False, generate=False, input="warm")[-1]["response"]["id"]
+    for turn in range(3):
+        fake.queue(Answer(text=f"answer {turn}", reasoning=""))
+        response = completed(ws.create(model="gpt-5.5", store=False, previous_response_id=previous,
+                                       input=f"turn {turn}"))
+        assert output_text(response) == f"answer {turn}"
+        previous = response["id"]
+    assert _roles_and_text(fake.requests[-1].body["messages"])[-3:] == [
+        ("user", "turn 1"), ("assistant", "answer 1"), ("user", "turn 2")]
+    fake.queue(Answer.error_status(400, "bad turn"), Answer(text="after the error", reasoning=""))
+    error_of(ws.create(model="gpt-5.5", store=False, previous_response_id=previous, input="bad"), 400)
+    retried = completed(ws.create(model="gpt-5.5", store=False, previous_response_id=previous, input="good"))
+    assert output_text(retried) == "after the error"
 
 
 def test_an_id_that_is_not_the_connections_last_without_a_store(serve_gateway, fake, fake_url, open_ws):
