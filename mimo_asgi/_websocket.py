@@ -189,7 +189,8 @@ class Connection:
         if chained:
             assert turn is not None
             fresh = {**body, "input": own}
-            full, size = turn.continued(own), size + turn.size
+            # What is kept is the items: each frame's own tools and instructions are not counted again.
+            full, size = turn.continued(own), turn.size + len(_json.dumps(own))
             body["input"], body["previous_response_id"] = full, None
         elif previous not in (None, "") and (rt.store is None or not isinstance(previous, str)):
             raise previous_not_found(str(previous))
@@ -207,7 +208,7 @@ class Connection:
                 created, done = warm_up(body, response_id=response_id, model=model)
                 await self.send_json(created)
                 await self.send_json(done, last=True)
-                self._turn = Turn(response_id, full, [], size)
+                self._turn = Turn(response_id, full, [], size) if size <= rt.limits.max_body_size else None
                 return
             if mine:
                 writer = FrameWriter(self, first_byte_timeout=rt.upstream.timeouts.first_byte,

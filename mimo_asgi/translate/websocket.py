@@ -107,7 +107,8 @@ def events_for(response: Mapping[str, Any]) -> list[dict[str, Any]]:
 @dataclass(frozen=True, slots=True)
 class Turn:
     """What a connection keeps of the last response it served, to rebuild the next frame:
-    that response's id, the whole input it answered, its output, and their size as JSON."""
+    that response's id, the whole input it answered, its output, and their size as JSON (for
+    a conversation begun by a whole-input frame, that frame's size stands for its input)."""
 
     response_id: str
     input: list[Any]
@@ -121,7 +122,7 @@ class Turn:
 
 def next_turn(response: Mapping[str, Any], full_input: list[Any], input_size: int, max_size: int) -> Turn | None:
     """The turn to keep after `response` (a final Responses object) answered `full_input`
-    (`input_size`: its size as the frames that built it were sent), or None: a response that
+    (`input_size`: its size as JSON, see `Turn`), or None: a response that
     failed cannot be chained from, and a conversation past `max_size` bytes of JSON is not kept
     (a chained frame then gets `previous_response_not_found`, and the client resends it all)."""
     if response.get("status") not in ("completed", "incomplete") or not isinstance(response.get("id"), str):

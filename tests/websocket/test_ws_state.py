@@ -205,3 +205,36 @@ def test_a_conversation_over_the_kept_state_cap_is_not_kept(serve_gateway, fake,
     completed(ws.create(model="gpt-5.5", store=False, input="and?", previous_response_id=short["id"]))
     assert _roles_and_text(fake.requests[-1].body["messages"]) == [
         ("user", "tell me a little"), ("assistant", "short"), ("user", "and?")]
+
+
+def test_the_kept_state_cap_counts_the_conversation_not_each_frames_fields(serve_gateway, fake, fake_url, open_ws):
+    """Each frame repeats its tools and instructions (Codex: ~25 kB a frame); the connection keeps
+    only input and output items, so only those count against the cap."""
+    url, _ = _gateway_with_cap(serve_gateway, fake_url, 8000)
+    ws = open_ws(url)
+    fields = {"model": "gpt-5.5", "store": False, "instructions": "Follow the house rules. " * 60}  # ~1.4 kB
+    previous = None
+    for turn in range(8):
+        fake.queue(Answer(text=f"answer {turn}", reasoning=""))
+        response = completed(ws.create(**fields, input=f"turn {turn}",
+                                       **({"previous_response_id": previous} if previous else {})))
+        previous = response["id"]
+    history = [(m["role"], m["content"]) for m in fake.requests[-1].body["messages"][1:]]
+    assert history == [x for t in range(7) for x in (("user", f"turn {t}"), ("assistant", f"answer {t}"))] + [
+        ("user", "turn 7")]
+    # that whole conversation fits well in one frame under the cap
+    whole = {"type": "response.create", **fields, "input": [{"role": r, "content": c} for r, c in history]}
+    assert len(json.dumps(whole)) < 4000
+
+
+def test_a_warm_up_that_takes_the_conversation_over_the_cap_keeps_nothing(serve_gateway, fake, fake_url, open_ws):
+    url, _ = _gateway_with_cap(serve_gateway, fake_url, 4000)
+    ws = open_ws(url)
+    fake.queue(Answer(text="a middling answer " * 40, reasoning=""))  # ~0.9 kB kept
+    first = completed(ws.create(model="gpt-5.5", store=False, input="start"))
+    warm = ws.create(model="gpt-5.5", store=False, generate=False, previous_response_id=first["id"],
+                     input="context " * 400)  # a 3.3 kB frame: under the cap alone, over it with the turn
+    assert warm[-1]["type"] == "response.completed"
+    error_of(ws.create(model="gpt-5.5", store=False, input="go", previous_response_id=warm[-1]["response"]["id"]),
+             404, "previous_response_not_found")
+    assert len(fake.requests) == 1
