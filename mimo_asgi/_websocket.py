@@ -25,7 +25,7 @@ from ._relay import new_response_id
 from ._runtime import Runtime
 from ._sse import SSEDecoder, payloads
 from ._writer import Phase, StreamWriter
-from .store import normalise_input
+from .store import normalise_input, resume
 from .translate.errors import OpenAIError, invalid_request
 from .translate.websocket import (
     TERMINALS,
@@ -204,6 +204,10 @@ class Connection:
             mine = await exchange.route()
             if not generate:  # a warm-up: nothing is generated, upstream or by the host
                 await exchange.release()
+                if not chained and previous not in (None, ""):  # its chain is the store's: kept whole
+                    assert rt.store is not None
+                    full = (await resume(rt.store, body, refresh_ttl=rt.store_ttl)).input
+                    size = len(_json.dumps(full))
                 response_id = new_response_id()
                 created, done = warm_up(body, response_id=response_id, model=model)
                 await self.send_json(created)

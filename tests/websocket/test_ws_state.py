@@ -238,3 +238,23 @@ def test_a_warm_up_that_takes_the_conversation_over_the_cap_keeps_nothing(serve_
     error_of(ws.create(model="gpt-5.5", store=False, input="go", previous_response_id=warm[-1]["response"]["id"]),
              404, "previous_response_not_found")
     assert len(fake.requests) == 1
+
+
+def test_a_warm_up_continuing_a_stored_conversation_keeps_its_history(gateway, fake, open_ws):
+    """A warm-up may sit in the middle of a chain; chained to a stored response, the frame after
+    it continues that stored conversation (it must not silently start a new one)."""
+    url, _ = gateway
+    fake.queue(Answer(text="stored answer", reasoning=""), Answer(text="continued", reasoning=""))
+    stored = httpx.post(url + "/v1/responses", json={"model": "gpt-5.5", "input": "over http", "store": True},
+                        timeout=10).json()
+    ws = open_ws(url)
+    warm = ws.create(model="gpt-5.5", store=False, generate=False, previous_response_id=stored["id"],
+                     input="warming up")
+    assert warm[-1]["type"] == "response.completed"
+    completed(ws.create(model="gpt-5.5", store=False, previous_response_id=warm[-1]["response"]["id"],
+                        input="go on"))
+    assert _roles_and_text(fake.requests[-1].body["messages"]) == [
+        ("user", "over http"), ("assistant", "stored answer"), ("user", "warming up"), ("user", "go on")]
+    # a warm-up chained to an id the store does not hold is refused as any frame is
+    error_of(ws.create(model="gpt-5.5", generate=False, previous_response_id="resp_unknown", input="x"), 404,
+             "previous_response_not_found")
