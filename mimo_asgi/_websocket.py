@@ -33,6 +33,7 @@ from .translate.websocket import (
     connection_limit,
     error_frame,
     events_for,
+    failed_after_start,
     keepalive_frame,
     next_turn,
     parse_frame,
@@ -274,7 +275,8 @@ class HostAnswer:
     a JSON response as `response.created`, its items done, its terminal; anything else not 2xx
     as an `error` frame with its status."""
 
-    __slots__ = ("_conn", "status", "_stream", "_decoder", "_parts", "_size", "_headers", "final", "_ended")
+    __slots__ = ("_conn", "status", "_stream", "_decoder", "_parts", "_size", "_headers", "final", "_ended", "_shown",
+                 "_sequence")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -286,6 +288,8 @@ class HostAnswer:
         self._headers: dict[str, str] = {}
         self.final: dict[str, Any] | None = None
         self._ended = False  # a terminal event was relayed
+        self._shown: dict[str, Any] | None = None  # the last `response` a relayed event carried
+        self._sequence = 0  # the sequence number after the last relayed event's
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -309,19 +313,27 @@ class HostAnswer:
                 parsed = _json.loads(event.data)
             except _json.JSONDecodeError:
                 continue
-            if isinstance(parsed, dict) and parsed.get("type") in TERMINALS:
-                self._ended = True
+            if isinstance(parsed, dict):
+                number = parsed.get("sequence_number")
+                self._sequence = number + 1 if isinstance(number, int) else self._sequence + 1
                 if isinstance(parsed.get("response"), dict):
-                    self.final = parsed["response"]
+                    self._shown = parsed["response"]
+                if parsed.get("type") in TERMINALS:
+                    self._ended = True
+                    self.final = self._shown
             await self._conn.send_text(event.data, last=self._ended)
 
     async def finish(self) -> dict[str, Any] | None:
         if self._stream:
             await self._relay(self._decoder.close())
             if not self._ended:
-                await self._conn.send_json(error_frame(OpenAIError(
-                    502, "The host's stream ended without a terminal event.", type="server_error",
-                    code="stream_truncated")), last=True)
+                err = OpenAIError(502, "The host's stream ended without a terminal event.", type="server_error",
+                                  code="stream_truncated")
+                if self._shown is None:  # the answer had not started
+                    await self._conn.send_json(error_frame(err), last=True)
+                else:
+                    await self._conn.send_json(failed_after_start(self._shown, err, sequence_number=self._sequence),
+                                               last=True)
             return self.final
         raw = b"".join(self._parts)
         try:

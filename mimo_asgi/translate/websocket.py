@@ -90,6 +90,13 @@ def warm_up(body: Mapping[str, Any], *, response_id: str, model: str) -> list[di
             {"type": "response.completed", "sequence_number": 1, "response": done}]
 
 
+def failed_after_start(response: Mapping[str, Any], err: OpenAIError, *, sequence_number: int) -> dict[str, Any]:
+    """The terminal of a relayed stream that broke after its start: the last state of its
+    `response` the client was shown, failed with `err`."""
+    return {"type": "response.failed", "sequence_number": sequence_number,
+            "response": {**response, "status": "failed", "error": err.response_error()}}
+
+
 def events_for(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A whole `response` object (a non-stream answer) as the events a stream of it ends with:
     `response.created`, each output item done, then its terminal."""

@@ -194,6 +194,23 @@ def test_a_host_stream_with_no_event_is_an_error_frame(bridged, host, fake, open
     completed(ws.create(model="gpt-5.5", input="hi"))
 
 
+def test_a_host_stream_cut_after_its_start_ends_with_response_failed(bridged, host, fake, open_ws):
+    """After the start a failure is `response.failed` (an `error` frame is only for before it)."""
+    url, _ = bridged
+    ws = open_ws(url)
+    events = ws.create(model="host-truncated", input="hi", store=False)
+    assert [e["type"] for e in events] == ["response.created", "response.failed"]
+    failed = events[-1]
+    assert failed["sequence_number"] == 1
+    assert failed["response"]["id"] == events[0]["response"]["id"]
+    assert failed["response"]["status"] == "failed" and failed["response"]["error"]["code"] == "stream_truncated"
+    # a failed response is not chained from (nor stored)
+    error_of(ws.create(model="gpt-5.5", input="x", previous_response_id=failed["response"]["id"]), 404,
+             "previous_response_not_found")
+    fake.queue(Answer(text="served", reasoning=""))
+    completed(ws.create(model="gpt-5.5", input="hi"))
+
+
 def test_each_frames_model_decides_and_the_conversation_crosses_over(bridged, host, fake, open_ws):
     url, _ = bridged
     ws = open_ws(url, headers=CALLER)
