@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, StreamingRespon
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from support import TEST_KEY, wait_for
-from websocket.wsclient import BETA, PATH, completed, error_of, handshake_status, output_text, ws_url
+from websocket.wsclient import BETA, completed, error_of, handshake_status, output_text, ws_url
 from websockets.sync.client import connect
 
 from mimo_asgi import Account, Limits

@@ -104,6 +104,20 @@ def error_of(events: list[dict[str, Any]], status: int, code: str | None = None)
     return frame
 
 
+def outcome_of(events: list[dict[str, Any]], model: str = "gpt-5.5") -> str:
+    """What one answer came to, checked: "completed", "incomplete" or "failed" for one whole
+    valid stream (one terminal, its last frame), "error <status>" for one OpenAI-shaped error
+    frame. Raises AssertionError naming the broken rule."""
+    if events and events[0]["type"] == "error":
+        frame = error_of(events, events[0].get("status"))
+        assert isinstance(frame["status"], int) and 400 <= frame["status"] < 600, frame
+        return f"error {frame['status']}"
+    response = check_responses_stream(events)
+    assert events[-1]["type"] in TERMINALS, events[-1]["type"]
+    assert response["model"] == model, response["model"]
+    return response["status"]
+
+
 def output_text(response: dict[str, Any]) -> str:
     return "".join(part.get("text", "") for item in response["output"] if item["type"] == "message"
                    for part in item["content"])
