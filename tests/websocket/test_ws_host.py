@@ -250,7 +250,7 @@ def test_websocket_off_refuses_the_upgrade_with_426(serve_with_host, host, fake_
     assert host.sockets == []
 
 
-def test_the_connection_cap_refuses_one_more_with_426(bridged, serve_with_host, host, fake, fake_url, open_ws):
+def test_the_connection_cap_refuses_one_more_with_426(serve_with_host, host, fake, fake_url, open_ws):
     account = Account("main", TEST_KEY, base_url=fake_url, upstream="mimo", models=MODELS)
     url, mw = serve_with_host(host.app(), accounts=[account], api_key=None, seal_key="k",
                               limits=Limits(max_websockets=2))

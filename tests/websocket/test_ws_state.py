@@ -258,3 +258,15 @@ def test_a_warm_up_continuing_a_stored_conversation_keeps_its_history(gateway, f
     # a warm-up chained to an id the store does not hold is refused as any frame is
     error_of(ws.create(model="gpt-5.5", generate=False, previous_response_id="resp_unknown", input="x"), 404,
              "previous_response_not_found")
+
+
+def test_an_incomplete_response_can_be_chained_from(gateway, fake, open_ws):
+    url, _ = gateway
+    ws = open_ws(url)
+    fake.queue(Answer(text="cut by len", reasoning="", finish_reason="length"), Answer(text="rest", reasoning=""))
+    cut = ws.create(model="gpt-5.5", store=False, input="write a lot")[-1]
+    assert cut["type"] == "response.incomplete"
+    assert cut["response"]["incomplete_details"]["reason"] == "max_output_tokens"
+    completed(ws.create(model="gpt-5.5", store=False, input="go on", previous_response_id=cut["response"]["id"]))
+    assert _roles_and_text(fake.requests[-1].body["messages"]) == [
+        ("user", "write a lot"), ("assistant", "cut by len"), ("user", "go on")]
