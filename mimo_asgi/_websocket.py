@@ -4,7 +4,8 @@ answered with its events as text frames; a frame for a model that is not MiMo's 
 app as an ordinary HTTP request and its answer comes back as frames.
 
 A connection serves one response at a time, keeps reading while it does (a client's close ends
-the response and frees its lease at once; frames that arrive meanwhile get an `error` frame),
+the response and frees its lease at once; frames that arrive before its terminal frame get an
+`error` frame; a frame sent once the terminal is out waits until the response has settled),
 and keeps the last request's input and output so that a frame sending only new items with
 `previous_response_id` is rebuilt into the whole conversation.
 """
@@ -24,7 +25,7 @@ from ._relay import new_response_id
 from ._runtime import Runtime
 from ._sse import SSEDecoder, payloads
 from ._writer import Phase, StreamWriter
-from .store import normalise_input
+from .store import normalise_input, resume
 from .translate.errors import OpenAIError, invalid_request
 from .translate.websocket import (
     TERMINALS,
@@ -32,6 +33,7 @@ from .translate.websocket import (
     connection_limit,
     error_frame,
     events_for,
+    failed_after_start,
     keepalive_frame,
     next_turn,
     parse_frame,
@@ -82,7 +84,8 @@ class Connection:
     """One client's socket: its frames in, one response at a time out, and the turn the next
     frame may chain to."""
 
-    __slots__ = ("rt", "scope", "_send", "_lock", "_opened", "_turn", "_answered", "_idle", "_gone", "_closed")
+    __slots__ = ("rt", "scope", "_send", "_lock", "_opened", "_turn", "_busy", "_ending", "_settled", "_gone",
+                 "_closed")
 
     def __init__(self, rt: Runtime, scope: Scope, send: Send) -> None:
         self.rt = rt
@@ -91,9 +94,9 @@ class Connection:
         self._lock = anyio.Lock()  # the reader's error frames and a response's events share the socket
         self._opened = time.monotonic()
         self._turn: Turn | None = None
-        self._answered = anyio.Event()  # the response running has sent its terminal
-        self._idle = anyio.Event()  # no response is running
-        self._idle.set()
+        self._busy = False  # a response is running: from its frame until its lease is back and its turn kept
+        self._ending = False  # that response's terminal frame is (being) sent
+        self._settled = anyio.Event()  # set once the running response is no longer busy
         self._gone = anyio.Event()  # the client closed the socket
         self._closed = False  # we closed it
 
@@ -113,10 +116,16 @@ class Connection:
                     if text is None:
                         raise invalid_request("Binary frames are not supported; send response.create as JSON text.",
                                               code="unsupported_frame")
-                    if not self._idle.is_set() and not self._answered.is_set():
-                        raise invalid_request("A response is already in progress on this connection; send the "
-                                              "next response.create after its terminal event.",
-                                              code="response_in_progress")
+                    if self._busy:
+                        if not self._ending:
+                            raise invalid_request("A response is already in progress on this connection; send "
+                                                  "the next response.create after its terminal event.",
+                                                  code="response_in_progress")
+                        # The client read the terminal and went on (Codex does at once) while the
+                        # response still gives back its lease and keeps its turn for this frame.
+                        await self._settled.wait()
+                        if self._closed:
+                            break
                     body, generate = parse_frame(text, limits.max_body_size)
                 except OpenAIError as err:
                     await self.send_json(error_frame(err))
@@ -125,15 +134,18 @@ class Connection:
                     await self.send_json(error_frame(connection_limit(limits.websocket_age)))
                     await self.close(_CLOSE_NORMAL)
                     break
-                await self._idle.wait()  # the last response has answered: its bookkeeping ends at once
-                self._answered, self._idle = anyio.Event(), anyio.Event()
+                self._busy, self._ending, self._settled = True, False, anyio.Event()
                 tg.start_soon(self._respond, body, generate, len(text))
             self._gone.set()  # a response still running sees its client gone and ends
 
-    async def send_json(self, obj: Any) -> None:
-        await self.send_text(_json.dumps(obj).decode())
+    async def send_json(self, obj: Any, *, last: bool = False) -> None:
+        await self.send_text(_json.dumps(obj).decode(), last=last)
 
-    async def send_text(self, text: str) -> None:
+    async def send_text(self, text: str, *, last: bool = False) -> None:
+        """One frame; `last`: the running response's terminal (or its `error` frame), after
+        which the client may send its next frame."""
+        if last:
+            self.ending()
         lock = self._lock
         try:
             lock.acquire_nowait()
@@ -145,6 +157,10 @@ class Connection:
         finally:
             lock.release()
 
+    def ending(self) -> None:
+        """The running response's terminal frame goes out next."""
+        self._ending = True
+
     async def close(self, code: int) -> None:
         async with self._lock:
             if not self._closed and not self._gone.is_set():
@@ -155,20 +171,13 @@ class Connection:
         try:
             await self._answer(body, generate, size)
         except OpenAIError as err:
-            self.answered()
-            await self.send_json(error_frame(err))
+            await self.send_json(error_frame(err), last=True)
         except Exception:  # the response's state is unknown: the client must start afresh
             logger.exception("mimo_asgi: unexpected error serving a WebSocket frame")
             await self.close(_CLOSE_INTERNAL_ERROR)
         finally:
-            self._answered.set()
-            self._idle.set()
-
-    def answered(self) -> None:
-        """The running response's terminal (or error) is being sent: a frame from here on is the
-        client's next request, which waits only for this one's bookkeeping (its turn kept, its
-        lease freed), not an overlapping one."""
-        self._answered.set()
+            self._busy = False
+            self._settled.set()
 
     async def _answer(self, body: dict[str, Any], generate: bool, size: int) -> None:
         """One `response.create`: rebuilt into the whole conversation, routed, answered; the
@@ -181,7 +190,8 @@ class Connection:
         if chained:
             assert turn is not None
             fresh = {**body, "input": own}
-            full, size = turn.continued(own), size + turn.size
+            # What is kept is the items: each frame's own tools and instructions are not counted again.
+            full, size = turn.continued(own), turn.size + len(_json.dumps(own))
             body["input"], body["previous_response_id"] = full, None
         elif previous not in (None, "") and (rt.store is None or not isinstance(previous, str)):
             raise previous_not_found(str(previous))
@@ -196,12 +206,15 @@ class Connection:
             mine = await exchange.route()
             if not generate:  # a warm-up: nothing is generated, upstream or by the host
                 await exchange.release()
+                if not chained and previous not in (None, ""):  # its chain is the store's: kept whole
+                    assert rt.store is not None
+                    full = (await resume(rt.store, body, refresh_ttl=rt.store_ttl)).input
+                    size = len(_json.dumps(full))
                 response_id = new_response_id()
-                created, completed = warm_up(body, response_id=response_id, model=model)
+                created, done = warm_up(body, response_id=response_id, model=model)
                 await self.send_json(created)
-                self.answered()
-                await self.send_json(completed)
-                self._turn = Turn(response_id, full, [], size)
+                await self.send_json(done, last=True)
+                self._turn = Turn(response_id, full, [], size) if size <= rt.limits.max_body_size else None
                 return
             if mine:
                 writer = FrameWriter(self, first_byte_timeout=rt.upstream.timeouts.first_byte,
@@ -264,7 +277,8 @@ class HostAnswer:
     a JSON response as `response.created`, its items done, its terminal; anything else not 2xx
     as an `error` frame with its status."""
 
-    __slots__ = ("_conn", "status", "_stream", "_decoder", "_parts", "_size", "_headers", "final", "_ended")
+    __slots__ = ("_conn", "status", "_stream", "_decoder", "_parts", "_size", "_headers", "final", "_ended", "_shown",
+                 "_sequence")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -276,6 +290,8 @@ class HostAnswer:
         self._headers: dict[str, str] = {}
         self.final: dict[str, Any] | None = None
         self._ended = False  # a terminal event was relayed
+        self._shown: dict[str, Any] | None = None  # the last `response` a relayed event carried
+        self._sequence = 0  # the sequence number after the last relayed event's
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -299,21 +315,27 @@ class HostAnswer:
                 parsed = _json.loads(event.data)
             except _json.JSONDecodeError:
                 continue
-            if isinstance(parsed, dict) and parsed.get("type") in TERMINALS:
-                self._ended = True
-                self._conn.answered()
+            if isinstance(parsed, dict):
+                number = parsed.get("sequence_number")
+                self._sequence = number + 1 if isinstance(number, int) else self._sequence + 1
                 if isinstance(parsed.get("response"), dict):
-                    self.final = parsed["response"]
-            await self._conn.send_text(event.data)
+                    self._shown = parsed["response"]
+                if parsed.get("type") in TERMINALS:
+                    self._ended = True
+                    self.final = self._shown
+            await self._conn.send_text(event.data, last=self._ended)
 
     async def finish(self) -> dict[str, Any] | None:
-        self._conn.answered()
         if self._stream:
             await self._relay(self._decoder.close())
             if not self._ended:
-                await self._conn.send_json(error_frame(OpenAIError(
-                    502, "The host's stream ended without a terminal event.", type="server_error",
-                    code="stream_truncated")))
+                err = OpenAIError(502, "The host's stream ended without a terminal event.", type="server_error",
+                                  code="stream_truncated")
+                if self._shown is None:  # the answer had not started
+                    await self._conn.send_json(error_frame(err), last=True)
+                else:
+                    await self._conn.send_json(failed_after_start(self._shown, err, sequence_number=self._sequence),
+                                               last=True)
             return self.final
         raw = b"".join(self._parts)
         try:
@@ -321,10 +343,12 @@ class HostAnswer:
         except _json.JSONDecodeError:
             answer = None
         if 200 <= self.status < 300 and isinstance(answer, dict) and isinstance(answer.get("output"), list):
-            for event in events_for(answer):
+            *events, terminal = events_for(answer)
+            for event in events:
                 await self._conn.send_json(event)
+            await self._conn.send_json(terminal, last=True)
             return answer
-        await self._conn.send_json(error_frame(self._error(answer, raw)))
+        await self._conn.send_json(error_frame(self._error(answer, raw)), last=True)
         return None
 
     def _error(self, answer: Any, raw: bytes) -> OpenAIError:
@@ -358,8 +382,7 @@ class FrameWriter(StreamWriter):
         self.status = err.status
         self.phase = Phase.DONE
         self.first_sent = time.perf_counter()
-        self._conn.answered()
-        await self._conn.send_json(error_frame(err))
+        await self._conn.send_json(error_frame(err), last=True)
 
     async def answer(self, status: int, obj: Any) -> None:
         raise AssertionError("over a WebSocket every answer is a stream")
@@ -372,8 +395,11 @@ class FrameWriter(StreamWriter):
             self._events += 1
             await self._conn.send_text(payload.decode())
 
+    async def end(self, tail: bytes = b"") -> None:
+        self._conn.ending()  # `tail` holds the terminal (a stream's is never written before)
+        await super().end(tail)
+
     async def _finish(self, tail: bytes) -> None:
-        self._conn.answered()  # the tail holds the terminal
         if tail:
             await self._out(tail)
 

@@ -91,6 +91,13 @@ def warm_up(body: Mapping[str, Any], *, response_id: str, model: str) -> list[di
             {"type": "response.completed", "sequence_number": 1, "response": done}]
 
 
+def failed_after_start(response: Mapping[str, Any], err: OpenAIError, *, sequence_number: int) -> dict[str, Any]:
+    """The terminal of a relayed stream that broke after its start: the last state of its
+    `response` the client was shown, failed with `err`."""
+    return {"type": "response.failed", "sequence_number": sequence_number,
+            "response": {**response, "status": "failed", "error": err.response_error()}}
+
+
 def events_for(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A whole `response` object (a non-stream answer) as the events a stream of it ends with:
     `response.created`, each output item done, then its terminal."""
@@ -108,7 +115,8 @@ def events_for(response: Mapping[str, Any]) -> list[dict[str, Any]]:
 @dataclass(frozen=True, slots=True)
 class Turn:
     """What a connection keeps of the last response it served, to rebuild the next frame:
-    that response's id, the whole input it answered, its output, their size as JSON, and what
+    that response's id, the whole input it answered, its output, their size as JSON (for a
+    conversation begun by a whole-input frame, that frame's size stands for its input), and what
     the translation of that input left for the next one to continue from."""
 
     response_id: str
@@ -125,7 +133,7 @@ class Turn:
 def next_turn(response: Mapping[str, Any], full_input: list[Any], input_size: int, max_size: int,
               continuation: Continuation | None = None) -> Turn | None:
     """The turn to keep after `response` (a final Responses object) answered `full_input`
-    (`input_size`: its size as the frames that built it were sent), or None: a response that
+    (`input_size`: its size as JSON, see `Turn`), or None: a response that
     failed cannot be chained from, and a conversation past `max_size` bytes of JSON is not kept
     (a chained frame then gets `previous_response_not_found`, and the client resends it all)."""
     if response.get("status") not in ("completed", "incomplete") or not isinstance(response.get("id"), str):

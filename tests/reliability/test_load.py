@@ -1,6 +1,8 @@
 """Many concurrent clients, random upstream faults and random client disconnects, both routes,
-stream and not. Afterwards nothing is held: no lease, no upstream connection in use, no fake
-request still running, and every client that stayed got exactly one terminal.
+stream and not, and Responses WebSocket clients among them (chained turns, tool outputs sent as
+increments, some leaving mid-response). Afterwards nothing is held: no lease, no upstream
+connection in use, no fake request still running, no socket counted, and every client that
+stayed got exactly one terminal (over a socket: one per `response.create`).
 
 CI size by default (50 clients, 500 requests); `MIMO_LOAD_FULL=1` runs 200 clients over
 10,000 requests. Latency added over calling the fake directly is printed, never asserted.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import os
 import random
 import statistics
@@ -20,12 +23,17 @@ import httpx
 import pytest
 from reliability.outcomes import PATHS, check_outcome, request_body
 from support import TEST_KEY, wait_for
+from websocket.wsclient import ENDS, outcome_of, ws_url
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import WebSocketException
 
 from mimo_asgi import Account, Timeouts
 from mimo_asgi.testing import Answer, ToolCall, error_body
 
 FULL = os.environ.get("MIMO_LOAD_FULL") == "1"
 CLIENTS = 200 if FULL else 50
+WS_CLIENTS = CLIENTS // 5  # of the CLIENTS, those that hold a Responses WebSocket
 TOTAL = 10_000 if FULL else 500
 DEADLINE = 1800.0 if FULL else 90.0  # a hang fails the test instead of holding CI
 LATENCY_ROUNDS = 300 if FULL else 40
@@ -60,8 +68,10 @@ def _respond(body: dict[str, Any]) -> Answer:
 class Tally:
     def __init__(self) -> None:
         self.outcomes: collections.Counter[str] = collections.Counter()
+        self.ws_outcomes: collections.Counter[str] = collections.Counter()
         self.violations: list[str] = []
         self.left = 0
+        self.ws_left = 0
         self.latencies: list[float] = []
 
 
@@ -105,6 +115,91 @@ async def _one(client: httpx.AsyncClient, url: str, rng: random.Random, tally: T
         tally.latencies.append(time.perf_counter() - started)
 
 
+class Socket:
+    """One WebSocket client's conversation: each request is a `response.create`, chained to the
+    last answer when it completed (tool calls answered with their outputs, as increments), else
+    sent afresh; sometimes it leaves mid-response and opens a new socket for the next."""
+
+    def __init__(self, url: str, rng: random.Random, tally: Tally) -> None:
+        self.url, self.rng, self.tally = url, rng, tally
+        self.ws: ClientConnection | None = None
+        self.previous: dict[str, Any] | None = None  # the last completed response
+
+    async def _open(self) -> ClientConnection:
+        if self.ws is None:
+            headers = {"OpenAI-Beta": "responses_websockets=2026-02-06"} if self.rng.random() < 0.5 else None
+            self.ws = await ws_connect(ws_url(self.url), additional_headers=headers, open_timeout=CLIENT_TIMEOUT)
+            warm = await self._create({"model": "gpt-5.5", "generate": False, "store": False, "input": "warm"})
+            if outcome_of(warm) == "completed":  # else an error frame: the pool's 503 while every account cools down
+                assert [e["type"] for e in warm] == ["response.created", "response.completed"], warm
+                self.previous = warm[-1]["response"]
+        return self.ws
+
+    async def _create(self, body: dict[str, Any], leave_after: int | None = None) -> list[dict[str, Any]]:
+        """Send a `response.create`; its frames up to its terminal or error frame (keepalives
+        left out), or, leaving after `leave_after` frames, the frames read until then."""
+        assert self.ws is not None
+        await self.ws.send(json.dumps({"type": "response.create", **body}))
+        events: list[dict[str, Any]] = []
+        while leave_after is None or len(events) < leave_after:
+            message = await asyncio.wait_for(self.ws.recv(), CLIENT_TIMEOUT)
+            assert isinstance(message, str), "a binary frame"
+            event = json.loads(message)
+            if event.get("type") == "keepalive":
+                continue
+            events.append(event)
+            if event.get("type") in ENDS:
+                return events
+        return events
+
+    def _input(self, tag: str) -> list[dict[str, Any]] | str:
+        text = f"load test fault={tag}"
+        calls = [i for i in (self.previous or {}).get("output", ()) if i.get("type") == "function_call"]
+        if calls:
+            return [{"type": "function_call_output", "call_id": c["call_id"], "output": text} for c in calls]
+        return text
+
+    async def one(self, tag: str) -> None:
+        leave = self.rng.random() < 0.1
+        try:
+            await self._open()
+            chained = self.previous is not None
+            body = {"model": "gpt-5.5", "store": False, "input": self._input(tag) if chained else f"fault={tag}"}
+            if chained:
+                body["previous_response_id"] = self.previous["id"]
+            events = await self._create(body, self.rng.randint(0, 4) if leave else None)
+            if leave and not (events and events[-1]["type"] in ENDS):
+                await self.close()
+                self.tally.ws_left += 1
+                return
+            outcome = outcome_of(events)
+        except (AssertionError, WebSocketException, OSError, TimeoutError, ValueError) as exc:
+            self.tally.violations.append(f"websocket {tag}: {type(exc).__name__} {exc}"[:500])
+            await self.close()
+            return
+        self.tally.ws_outcomes[outcome] += 1
+        self.previous = events[-1]["response"] if outcome in ("completed", "incomplete") else None
+
+    async def close(self) -> None:
+        ws, self.ws, self.previous = self.ws, None, None
+        if ws is None:
+            return
+        await ws.close()
+
+
+async def _finish(sock: Socket, tally: Tally) -> None:
+    """Nothing follows a socket's last answer (a warm-up is answered as exactly its two frames),
+    then the socket is closed."""
+    if sock.ws is not None:
+        try:
+            warm = await sock._create({"model": "gpt-5.5", "generate": False, "store": False, "input": "bye"})
+            if [e["type"] for e in warm] not in (["response.created", "response.completed"], ["error"]):
+                tally.violations.append(f"websocket: the last answer was followed by {warm[0]['type']}")
+        except (WebSocketException, OSError, TimeoutError) as exc:
+            tally.violations.append(f"websocket at the end: {type(exc).__name__} {exc}")
+    await sock.close()
+
+
 async def _run_load(url: str, tally: Tally) -> None:
     rng = random.Random(int(os.environ.get("MIMO_LOAD_SEED", "20240611")))
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -120,7 +215,17 @@ async def _run_load(url: str, tally: Tally) -> None:
                 queue.get_nowait()
                 await _one(client, url, rng, tally)
 
-        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(CLIENTS))), DEADLINE)
+        async def ws_worker() -> None:
+            sock = Socket(url, rng, tally)
+            try:
+                while not queue.empty():
+                    queue.get_nowait()
+                    await sock.one(rng.choices(_TAGS, _WEIGHTS)[0])
+            finally:
+                await _finish(sock, tally)
+
+        workers = [ws_worker() for _ in range(WS_CLIENTS)] + [worker() for _ in range(CLIENTS - WS_CLIENTS)]
+        await asyncio.wait_for(asyncio.gather(*workers), DEADLINE)
 
 
 def _busy_upstream_connections(mw) -> int:
@@ -168,21 +273,24 @@ def test_concurrent_clients_with_faults_and_disconnects_leave_nothing_behind(ser
     asyncio.run(_run_load(url, tally))
     elapsed = time.perf_counter() - started
 
-    settled = wait_for(lambda: mw.pool.in_flight() == 0 and fake.in_flight == 0 and _busy_upstream_connections(mw) == 0,
-                       10)
+    settled = wait_for(lambda: mw.pool.in_flight() == 0 and fake.in_flight == 0 and _busy_upstream_connections(mw) == 0
+                       and mw.runtime.websockets == 0, 10)
     by_outcome = collections.Counter(e.outcome for e in usage_events)
-    print(f"\nload: {TOTAL} requests from {CLIENTS} clients in {elapsed:.1f}s; client outcomes {dict(tally.outcomes)}; "
-          f"left early {tally.left}; violations {len(tally.violations)}; fake max in flight {fake.max_in_flight}; "
+    print(f"\nload: {TOTAL} requests from {CLIENTS} clients ({WS_CLIENTS} over WebSockets) in {elapsed:.1f}s; "
+          f"client outcomes {dict(tally.outcomes)}; websocket outcomes {dict(tally.ws_outcomes)}; "
+          f"left early {tally.left} (websocket {tally.ws_left}); violations {len(tally.violations)}; "
+          f"fake max in flight {fake.max_in_flight}; "
           f"upstream requests {len(fake.requests)}; on_usage outcomes {dict(by_outcome)}")
     if tally.latencies:
         print(f"load: successful 'ok' requests end to end p50 {_percentile(tally.latencies, .5) * 1000:.1f} ms, "
               f"p99 {_percentile(tally.latencies, .99) * 1000:.1f} ms")
     assert settled, (f"after the load: leases {mw.pool.in_flight()}, fake in flight {fake.in_flight}, "
-                     f"busy upstream connections {_busy_upstream_connections(mw)}")
+                     f"busy upstream connections {_busy_upstream_connections(mw)}, sockets {mw.runtime.websockets}")
     assert tally.violations == [], tally.violations[:10]
-    stayed = TOTAL - tally.left
-    assert sum(tally.outcomes.values()) == stayed
+    stayed = TOTAL - tally.left - tally.ws_left
+    assert sum(tally.outcomes.values()) + sum(tally.ws_outcomes.values()) == stayed
     assert tally.outcomes["completed"] + tally.outcomes["finished"] + tally.outcomes["ok"] > 0
+    assert tally.ws_outcomes["completed"] > 0 and tally.ws_left > 0
     assert "" not in by_outcome
 
     fresh_url, _ = serve_gateway(accounts=accounts[:1], api_key=None, seal_key="k", timeouts=TIMEOUTS)
