@@ -18,6 +18,7 @@ from ._health import (
     cooldown_seconds,
     pauses,
 )
+from ._hooks import ResolverHooks
 from ._local import AccountPool, PoolLease
 from ._memory import MemoryLeases
 from ._redis import RedisLeases
@@ -26,6 +27,6 @@ from ._state import Candidate, Health, Leases, PoolState, Taken
 
 __all__ = [
     "DISABLE", "FAILING", "MAX_PAUSE", "OUT_OF_QUOTA", "RATE_LIMITED", "STRIKES_TTL", "AccountPool", "Candidate",
-    "Health", "Leases", "MemoryLeases", "PoolLease", "PoolState", "RedisLeases", "SharedAccountPool", "SharedLease",
+    "Health", "Leases", "MemoryLeases", "PoolLease", "PoolState", "RedisLeases", "ResolverHooks", "SharedAccountPool", "SharedLease",
     "Standing", "Taken", "account_fault", "cooldown_seconds", "pauses",
 ]
