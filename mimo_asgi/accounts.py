@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from . import _models, _routing
 from .translate.errors import OpenAIError
+
+if TYPE_CHECKING:  # at run time they resolve through __getattr__ below, which avoids an import cycle
+    from .pool import AccountPool, PoolLease
 
 
 class Secret:

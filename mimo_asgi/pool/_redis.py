@@ -215,15 +215,16 @@ class RedisLeases:
         """In one script (one round trip): free `token`'s slot (when given), record `health`
         (when given) and remember the account for `affinity[0]` for `affinity[1]` seconds."""
         p = self.prefix
-        fault, identity, pauses = "", "", ()
+        fault, identity = "", ""
+        pauses: tuple[float, ...] = ()
         if health is not None:
             fault, identity, pauses = health.fault or "ok", health.identity, health.pauses
             if fault not in ("ok", "disable") and not pauses:
                 raise ValueError("a cooldown needs its pauses")
         keys = [self._lease_key(account_name), f"{p}strikes:{account_name}", f"{p}cool:{account_name}",
                 f"{p}disabled", self._affinity(affinity[0] if affinity else None)]
-        args = [token or "", fault, identity, _ms(STRIKES_TTL), account_name, _ms(affinity[1]) if affinity else 0,
-                *(_ms(s) for s in pauses)]
+        args: list[Any] = [token or "", fault, identity, _ms(STRIKES_TTL), account_name,
+                           _ms(affinity[1]) if affinity else 0, *(_ms(pause) for pause in pauses)]
         with unavailable_on_error():
             await self._finish(keys=keys, args=args)
 

@@ -141,16 +141,16 @@ class SharedAccountPool:
         if key is not None and key in self._remembering:  # this worker is still recording where it went
             await asyncio.wait([self._remembering[key]])
         taken, token = await self._take(order, key)
-        if taken.index is None:
+        if taken.chosen is None:
             # a finish of this worker still on its way to the store may be all that fills a slot
             pending = [t for a, s in zip(order, taken.standings) if not s.room
                        for t in self._finishing.get(a.name, ())]
             if pending:
                 await asyncio.wait(pending)
                 taken, token = await self._take(order, key)
-        if taken.index is None:
+        if taken.chosen is None:
             raise refusal(taken.standings)
-        account = order[taken.index]
+        account = order[taken.chosen]
         if taken.struck:
             self._struck.add(account.name)
         return SharedLease(self, account, token)

@@ -38,11 +38,11 @@ class Candidate(NamedTuple):
 
 
 class Taken(NamedTuple):
-    """What `take` did. `index`: the candidate now holding the slot (None: no candidate could
-    take it); `struck`: that account has failures on record; `standings`, when none was taken,
-    one per candidate (see `Standing`)."""
+    """What `take` did. `chosen`: the index of the candidate now holding the slot (None: no
+    candidate could take it); `struck`: that account has failures on record; `standings`, when
+    none was taken, one per candidate (see `Standing`)."""
 
-    index: int | None
+    chosen: int | None
     struck: bool = False
     standings: tuple[Standing, ...] = ()
 

@@ -235,7 +235,7 @@ class LostReply:
 
     async def take(self, *args, **kwargs):
         taken = await self.inner.take(*args, **kwargs)
-        assert taken.index is not None
+        assert taken.chosen is not None
         if self.hang:
             await anyio.sleep_forever()
         raise StoreUnavailable("Redis is unavailable (TimeoutError: reply lost)")
