@@ -156,21 +156,25 @@ class AccountPool:
         name = account.name
         if name not in self._in_flight:
             return
+        if error is None:
+            if name in self._strikes:
+                with self._lock:
+                    self._strikes.pop(name, None)
+            return
         kind = account_fault(error)
+        if kind is None:
+            return
         with self._lock:
-            now = self._clock()
-            if error is None:
-                self._strikes.pop(name, None)
-            elif kind == DISABLE:
+            if kind == DISABLE:
                 self._disabled.add(name)
-            elif kind is not None:
-                assert error is not None
-                count, forgotten_at = self._strikes.get(name, (0, 0.0))
-                count = (count if forgotten_at > now else 0) + 1
-                self._strikes[name] = (count, now + STRIKES_TTL)
-                schedule = pauses(error, kind)
-                self._cool_until[name] = now + schedule[min(count, len(schedule)) - 1]
-                self._cool_kind[name] = kind
+                return
+            now = self._clock()
+            count, forgotten_at = self._strikes.get(name, (0, 0.0))
+            count = (count if forgotten_at > now else 0) + 1
+            self._strikes[name] = (count, now + STRIKES_TTL)
+            schedule = pauses(error, kind)
+            self._cool_until[name] = now + schedule[min(count, len(schedule)) - 1]
+            self._cool_kind[name] = kind
 
     def _return(self, account: Account) -> None:
         with self._lock:
