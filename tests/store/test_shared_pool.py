@@ -18,7 +18,7 @@ from mimo_asgi import Account, AccountPool, MimoMiddleware, RouteRequest
 from mimo_asgi.shared_pool import SharedAccountPool
 from mimo_asgi.store import MemoryLeases, RedisLeases, RedisStore, StoreUnavailable
 from mimo_asgi.testing import Answer, key_fingerprint, serve_in_thread
-from mimo_asgi.translate.errors import OpenAIError
+from mimo_asgi.translate.errors import OpenAIError, from_upstream
 
 CHAT_PATH = "/v1/chat/completions"
 A, B = key_fingerprint(TEST_KEY), key_fingerprint(KEY_B)
@@ -148,7 +148,8 @@ async def test_affinity_first_unless_full_or_cooling(state):
 # -- exactly AccountPool's decisions, in one process ------------------------------------------
 
 ERRORS = [None, None, OpenAIError(429, "x", headers={"retry-after": "7"}), OpenAIError(429, "x"),
-          OpenAIError(402, "x"), OpenAIError(500, "x"), OpenAIError(503, "x"), OpenAIError(401, "x")]
+          OpenAIError(402, "x"), from_upstream(402, b"{}"), OpenAIError(500, "x"), OpenAIError(503, "x"),
+          from_upstream(400, b"{}"), from_upstream(421, b"{}"), OpenAIError(401, "x"), from_upstream(403, b"{}")]
 
 
 def _decision(result):
@@ -189,7 +190,7 @@ async def test_same_decisions_as_account_pool(seed, clock):
             for lease in held.pop(rng.randrange(len(held))):
                 lease.release()
         elif op < 0.8:
-            account, error = rng.choice(accts), rng.choice(ERRORS[:-1] if rng.random() < 0.9 else ERRORS)
+            account, error = rng.choice(accts), rng.choice(ERRORS[:-2] if rng.random() < 0.9 else ERRORS)
             old.report(account, error)
             await new.report(account, error)
         elif op < 0.87:
