@@ -13,11 +13,16 @@ MiMo accounts come from MIMO_ASGI_CONFIG (named [[accounts]]), else MIMO_API_KEY
 "default"); with neither it runs in demo mode with an account named "demo" answered by the fake MiMo
 in this process (a warning says so). Without GATEWAY_KEYS the single gateway key `gw-demo` uses the
 first account.
+
+With MIMO_ASGI_REDIS_URL the slots are leased from a `SharedAccountPool` on that Redis instead of a
+semaphore per process (so `max_concurrency` holds across workers, and the pool's cooldowns and
+disabled accounts apply), and stored responses live there too. The resolver then has the optional
+hooks (`report`, `remember`, `aclose`) and hands them to the pool.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
 import time
 from collections.abc import Mapping
@@ -28,8 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from examples._config import mimo_accounts
-from mimo_asgi import Account, MimoMiddleware, OpenAIError, RouteRequest
+from examples._config import setup
+from mimo_asgi import Account, Lease, MimoMiddleware, OpenAIError, RouteRequest, SharedAccountPool
 
 
 
@@ -51,32 +56,68 @@ class SlotLease:
 
 
 class CallerAccounts:
-    """The resolver: the caller's gateway key -> its account, leased with one semaphore per account."""
+    """The resolver: the caller's gateway key -> its account, leased with one semaphore per account,
+    or from `shared` (a SharedAccountPool, for several workers) when given."""
 
-    def __init__(self, callers: Mapping[str, Account], *, wait: float = 10.0) -> None:
+    def __init__(self, callers: Mapping[str, Account], *, wait: float = 10.0,
+                 shared: SharedAccountPool | None = None) -> None:
         self.callers = dict(callers)
         self.wait = wait
+        self.shared = shared
         self.slots = {a.name: anyio.Semaphore(a.max_concurrency, max_value=a.max_concurrency)
                       for a in self.callers.values()}
+        names = {a.name for a in shared.accounts} if shared else set()
+        self._others = {a.name: frozenset(names - {a.name}) for a in self.callers.values()}
 
     def free(self, account_name: str) -> int:
-        """Slots of that account not leased now."""
+        """Slots of that account not leased now (by this process's semaphores)."""
         return self.slots[account_name].value
 
-    async def __call__(self, request: RouteRequest) -> SlotLease | None:
+    async def __call__(self, request: RouteRequest) -> Lease | None:
         account = self.callers.get(bearer(request.headers))
         if account is None or account.upstream_model(request.model) is None:
             return None  # not ours: the host app answers
         if account.name in request.exclude:
             return None  # a failover after this account failed: a caller has no other account
-        slots = self.slots[account.name]
         try:
             with anyio.fail_after(self.wait):
-                await slots.acquire()
+                if self.shared is not None:
+                    return await self._shared_lease(account, request)
+                await self.slots[account.name].acquire()
         except TimeoutError:
             raise OpenAIError(503, f"Account {account.name!r} is busy; retry shortly.", type="server_error",
                               code="account_busy", headers={"retry-after": "1"}) from None
-        return SlotLease(account, slots)
+        return SlotLease(account, self.slots[account.name])
+
+    async def _shared_lease(self, account: Account, request: RouteRequest) -> Lease:
+        """The caller's account (and no other) from the shared pool, asked again every 50 ms
+        while all its slots are in use; its other refusals (rate limited, disabled) stand."""
+        only = dataclasses.replace(request, exclude=request.exclude | self._others[account.name])
+        assert self.shared is not None
+        while True:
+            try:
+                lease = await self.shared(only)
+            except OpenAIError as err:
+                if err.code != "accounts_busy":
+                    raise
+                await anyio.sleep(0.05)
+                continue
+            assert lease is not None  # the account serves the model, checked above
+            return lease
+
+    # The optional resolver hooks: the shared pool keeps the accounts' health and affinity.
+
+    async def report(self, account: Account, error: OpenAIError | None) -> None:
+        if self.shared is not None:
+            await self.shared.report(account, error)
+
+    async def remember(self, key: str, account_name: str) -> None:
+        if self.shared is not None:
+            await self.shared.remember(key, account_name)
+
+    async def aclose(self) -> None:
+        if self.shared is not None:
+            await self.shared.aclose()
 
 
 def host_app(callers: Mapping[str, Account]) -> Starlette:
@@ -116,14 +157,13 @@ def caller_store(spec: str, accounts: list[Account]) -> dict[str, Account]:
 
 def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
     """The host app behind MimoMiddleware with a `CallerAccounts` resolver (`app.resolver`)."""
-    accounts, transport = mimo_accounts(env)
+    found = setup(env)
+    accounts = found.accounts
     callers = caller_store(env.get("GATEWAY_KEYS", ""), accounts)
-    # With a resolver the middleware cannot see the account keys, so derive the seal key here as it
-    # does for accounts=: stable across restarts and workers, unknown to clients.
-    keys = "\n".join(sorted(a.key for a in accounts))
-    seal_key = env.get("MIMO_ASGI_SEAL_KEY") or hashlib.sha256(keys.encode()).digest()
-    return MimoMiddleware(host_app(callers), resolver=CallerAccounts(callers), api_key=None, base_url=None,
-                          transport=transport, seal_key=seal_key)
+    resolver = CallerAccounts(callers, shared=found.shared_pool())
+    return MimoMiddleware(host_app(callers), resolver=resolver, api_key=None, base_url=None,
+                          transport=found.transport, seal_key=found.seal_key,
+                          store=found.redis_url or "memory")
 
 
 app = build()

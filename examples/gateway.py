@@ -6,6 +6,10 @@ Configuration, in this order:
 - MIMO_ASGI_CONFIG: a TOML file of [[accounts]] (see README);
 - MIMO_API_KEY (+ MIMO_BASE_URL, MIMO_MODEL_MAP such as "gpt-5*=mimo-v2.5-pro,o3=mimo-v2-pro");
 - neither: demo mode, answering from the fake MiMo in this process (a warning says so).
+With MIMO_ASGI_REDIS_URL (or `redis_url` in the file) the stored responses and the accounts'
+leases, cooldowns and affinity live in that Redis, shared by every worker:
+
+    MIMO_ASGI_REDIS_URL=redis://127.0.0.1:6379/0 uvicorn examples.gateway:app --workers 4
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from examples._config import mimo_accounts
+from examples._config import setup
 from mimo_asgi import MimoMiddleware
 from mimo_asgi.metrics import PrometheusMetrics
 
@@ -64,13 +68,12 @@ def _host_text(model: object) -> str:
 
 def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
     """The host app wrapped by the middleware, configured from `env`."""
-    accounts, transport = mimo_accounts(env)
+    found = setup(env)
     host = host_app()
     metrics = PrometheusMetrics()
     host.add_route("/metrics", lambda request: Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST))
-    return MimoMiddleware(host, accounts=accounts, api_key=None, base_url=None, transport=transport,
-                          seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None, metrics=metrics,
-                          keepalive_seconds=float(env.get("MIMO_KEEPALIVE_SECONDS", "15")),
+    return MimoMiddleware(host, **found.state(), api_key=None, base_url=None, transport=found.transport,
+                          metrics=metrics, keepalive_seconds=float(env.get("MIMO_KEEPALIVE_SECONDS", "15")),
                           websocket=env.get("MIMO_ASGI_WEBSOCKET", "bridge"))
 
 

@@ -9,7 +9,8 @@ front: models that route to MiMo never reach the host, so they never reach that 
 
 MiMo is configured like examples/gateway.py: MIMO_ASGI_CONFIG, else MIMO_API_KEY (+ MIMO_BASE_URL,
 MIMO_MODEL_MAP); with neither it runs in demo mode, answering MiMo requests from the fake MiMo in
-this process (a warning says so).
+this process (a warning says so). MIMO_ASGI_REDIS_URL shares stored responses and account limits
+between workers.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from examples._config import mimo_accounts
+from examples._config import setup
 from mimo_asgi import MimoMiddleware
 
 # Hop-by-hop headers and those httpx sets itself for the new connection.
@@ -70,10 +71,10 @@ def host_app(upstream_base_url: str) -> Starlette:
 
 def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
     """The proxy behind MimoMiddleware; UPSTREAM_BASE_URL is where non-MiMo requests go."""
-    accounts, transport = mimo_accounts(env)
+    found = setup(env)
     upstream = env.get("UPSTREAM_BASE_URL", "").strip() or "https://api.openai.com/v1"
-    return MimoMiddleware(host_app(upstream), accounts=accounts, api_key=None, base_url=None,
-                          transport=transport, seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None)
+    return MimoMiddleware(host_app(upstream), **found.state(), api_key=None, base_url=None,
+                          transport=found.transport)
 
 
 app = build()

@@ -9,7 +9,8 @@ application object puts MimoMiddleware in front of the router instead.
 
 Configured like examples/gateway.py: MIMO_ASGI_CONFIG, else MIMO_API_KEY (+ MIMO_BASE_URL,
 MIMO_MODEL_MAP); with neither it runs in demo mode, answering MiMo requests from the fake MiMo in
-this process (a warning says so).
+this process (a warning says so). MIMO_ASGI_REDIS_URL shares stored responses and account limits
+between workers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from litestar import Litestar, Request, get, post
 
-from examples._config import mimo_accounts
+from examples._config import setup
 from mimo_asgi import MimoMiddleware
 
 
@@ -44,9 +45,9 @@ async def chat(request: Request) -> dict[str, Any]:
 
 def build(env: Mapping[str, str] = os.environ) -> MimoMiddleware:
     """The Litestar app behind MimoMiddleware (outside it, not in `middleware=`: see above)."""
-    accounts, transport = mimo_accounts(env)
-    return MimoMiddleware(Litestar(route_handlers=[health, chat]), accounts=accounts, api_key=None, base_url=None,
-                          transport=transport, seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None)
+    found = setup(env)
+    return MimoMiddleware(Litestar(route_handlers=[health, chat]), **found.state(), api_key=None, base_url=None,
+                          transport=found.transport)
 
 
 app = build()

@@ -5,6 +5,7 @@
 Configured like examples/gateway.py: MIMO_ASGI_CONFIG (a TOML file of [[accounts]]), else
 MIMO_API_KEY (+ MIMO_BASE_URL, MIMO_MODEL_MAP such as "gpt-5*=mimo-v2.5-pro"); with neither it runs
 in demo mode, answering MiMo requests from the fake MiMo in this process (a warning says so).
+MIMO_ASGI_REDIS_URL shares stored responses and account limits between workers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from examples._config import mimo_accounts
+from examples._config import setup
 from mimo_asgi import MimoMiddleware
 
 
@@ -41,12 +42,12 @@ async def chat(request: Request) -> JSONResponse:
 
 def build(env: Mapping[str, str] = os.environ) -> Starlette:
     """The Starlette app, with MiMo requests short-circuited by its first middleware."""
-    accounts, transport = mimo_accounts(env)
+    found = setup(env)
     return Starlette(
         routes=[Route("/health", health), Route("/v1/chat/completions", chat, methods=["POST"])],
         # api_key=None: only the accounts above decide, never a MIMO_API_KEY left in os.environ.
-        middleware=[Middleware(MimoMiddleware, accounts=accounts, api_key=None, base_url=None,
-                               transport=transport, seal_key=env.get("MIMO_ASGI_SEAL_KEY") or None)],
+        middleware=[Middleware(MimoMiddleware, **found.state(), api_key=None, base_url=None,
+                               transport=found.transport)],
     )
 
 

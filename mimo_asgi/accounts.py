@@ -1,17 +1,17 @@
-"""Accounts, the resolver protocol, and a ready pool that leases accounts per request."""
+"""Accounts, and the resolver protocol with its optional hooks. The ready pools that lease
+accounts per request (`AccountPool`, `SharedAccountPool`) live in `mimo_asgi.pool`."""
 
 from __future__ import annotations
 
-import itertools
-import math
-import threading
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from . import _models, _routing
 from .translate.errors import OpenAIError
+
+if TYPE_CHECKING:  # at run time they resolve through __getattr__ below, which avoids an import cycle
+    from .pool import AccountPool, PoolLease
 
 
 class Secret:
@@ -121,11 +121,52 @@ class Lease(Protocol):
     def release(self) -> Awaitable[None] | None: ...
 
 
+@runtime_checkable
+class FinishingLease(Lease, Protocol):
+    """A lease that ends its request in one step (the pools' leases are): `finish(error,
+    remember=key)` reports how the account did, ties the conversation key to it, and releases
+    the lease, as the resolver's `report`, `remember` and the lease's `release` would in turn.
+    Only the first `finish()` or `release()` counts."""
+
+    def finish(self, error: OpenAIError | None = None, *,
+               remember: str | None = None) -> Awaitable[None] | None: ...
+
+
 ResolveResult = Union[Lease, Account, None]
 
 
 class Resolver(Protocol):
+    """Called per inspected request with a `RouteRequest`; returns a `Lease`, an `Account` or
+    None (not MiMo's request), sync or async, or raises `OpenAIError` (the client's answer).
+
+    A resolver may also have any of these optional hooks (sync or async; each is declared by a
+    protocol below, and `mimo_asgi.pool.ResolverHooks` finds them once and calls them):
+
+    - `report(account, error)` (`Reports`): after each attempt on an account, how it went:
+      None when MiMo answered (also with an error that is the request's own, such as a 400),
+      else the error that is the account's (or its upstream's) doing, the kind that fails the
+      request over to another account (`mimo_asgi.pool.account_fault` names them).
+    - `remember(key, account_name)` (`Remembers`): a conversation key now belongs to an
+      account, e.g. `prev:<response id>` after a turn was stored.
+    - `aclose()` (`Closes`): called once when the middleware closes (lifespan shutdown).
+    """
+
     def __call__(self, request: RouteRequest) -> ResolveResult | Awaitable[ResolveResult]: ...
+
+
+@runtime_checkable
+class Reports(Protocol):
+    def report(self, account: Account, error: OpenAIError | None) -> Awaitable[None] | None: ...
+
+
+@runtime_checkable
+class Remembers(Protocol):
+    def remember(self, key: str, account_name: str) -> Awaitable[None] | None: ...
+
+
+@runtime_checkable
+class Closes(Protocol):
+    def aclose(self) -> Awaitable[None]: ...
 
 
 def serving_accounts(mimo_accounts: Sequence[Account], request: RouteRequest) -> list[Account]:
@@ -148,142 +189,11 @@ def affinity_key(request: RouteRequest) -> str | None:
     return None
 
 
-class PoolLease:
-    __slots__ = ("account", "_pool", "_released")
+def __getattr__(name: str) -> Any:
+    """`AccountPool` and `PoolLease` moved to `mimo_asgi.pool`; they still resolve here (on first
+    use: the pool imports this module, so importing it at the top would be a cycle)."""
+    if name in ("AccountPool", "PoolLease"):
+        from . import pool
 
-    def __init__(self, pool: AccountPool, account: Account) -> None:
-        self.account = account
-        self._pool = pool
-        self._released = False
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._pool._return(self.account)
-
-    def __repr__(self) -> str:
-        return f"PoolLease({self.account.name!r}, released={self._released})"
-
-
-class AccountPool:
-    """Round robin over the accounts that serve the requested model, have free capacity and
-    are not cooling down; a conversation (see `affinity_key`) stays on the account that served
-    its previous turn while that account can take it (remembered for `affinity_ttl` seconds).
-
-    Returns None when no account serves the model (the request is not MiMo's). When accounts
-    serve it but none can take it now: 503 with Retry-After (busy, cooling down or disabled).
-    `report()` (called by the middleware after each attempt) keeps the health: 429 and 402
-    cool an account down until Retry-After (else a doubling backoff), 401/403 disable it until
-    the pool is rebuilt from configuration, 5xx and transport failures cool it down briefly.
-    """
-
-    def __init__(self, accounts: Sequence[Account], *, clock: Callable[[], float] = time.monotonic,
-                 affinity_ttl: float = 3600.0, max_affinity: int = 100_000) -> None:
-        names = [a.name for a in accounts]
-        if len(set(names)) != len(names):
-            raise ValueError("account names must be unique")
-        self.accounts = tuple(accounts)
-        self._mimo = tuple(a for a in self.accounts if a.is_mimo)
-        self._in_flight = {a.name: 0 for a in self.accounts}
-        self._cool_until = {a.name: 0.0 for a in self.accounts}
-        self._strikes = {a.name: 0 for a in self.accounts}
-        self._disabled: set[str] = set()
-        self._cursor = itertools.count()
-        self._lock = threading.Lock()  # resolvers may be called from threads (sync hosts)
-        self._clock = clock
-        self.affinity_ttl = affinity_ttl
-        self.max_affinity = max_affinity
-        self._affinity: dict[str, tuple[str, float]] = {}
-
-    def __call__(self, request: RouteRequest) -> PoolLease | None:
-        serving = serving_accounts(self._mimo, request)
-        if not serving:
-            return None
-        now = self._clock()
-        key = affinity_key(request)
-        with self._lock:
-            remembered = self._affinity.get(key) if key else None
-            if remembered is not None and remembered[1] <= now:
-                remembered = None
-            start = next(self._cursor)
-            order = [serving[(start + i) % len(serving)] for i in range(len(serving))]
-            if remembered is not None:  # the account that served this conversation keeps MiMo's cache warm
-                order.sort(key=lambda a: a.name != remembered[0])
-            for account in order:
-                name = account.name
-                if (name not in self._disabled and self._cool_until[name] <= now
-                        and self._in_flight[name] < account.max_concurrency):
-                    self._in_flight[name] += 1
-                    if key:
-                        self._remember(key, name, now)
-                    return PoolLease(self, account)
-            usable = [a.name for a in serving if a.name not in self._disabled]
-        if not usable:
-            raise OpenAIError(503, "Every MiMo account for this model is disabled (authentication failed).",
-                              type="server_error", code="accounts_disabled")
-        wait = min((self._cool_until[n] - now for n in usable if self._cool_until[n] > now), default=0.0)
-        retry_after = str(max(1, math.ceil(wait)))
-        raise OpenAIError(503, "All MiMo accounts for this model are busy or cooling down; retry shortly.",
-                          type="server_error", code="accounts_busy", headers={"retry-after": retry_after})
-
-    def serves(self, model: str) -> bool:
-        """Whether any MiMo account of the pool has a rule for `model` (else the pool answers None)."""
-        for account in self._mimo:  # a loop, not any(): this runs per inspected request
-            if account.upstream_model(model):
-                return True
-        return False
-
-    def _remember(self, key: str, name: str, now: float) -> None:
-        self._affinity.pop(key, None)
-        self._affinity[key] = (name, now + self.affinity_ttl)
-        if len(self._affinity) > self.max_affinity:  # oldest first: dicts keep insertion order
-            del self._affinity[next(iter(self._affinity))]
-
-    def remember(self, key: str, name: str) -> None:
-        """Tie a conversation key to an account (e.g. `prev:<response id>` after a stored turn)."""
-        if name in self._in_flight:
-            with self._lock:
-                self._remember(key, name, self._clock())
-
-    def affinity(self, key: str) -> str | None:
-        """The account remembered for a conversation key, if still fresh."""
-        entry = self._affinity.get(key)
-        return entry[0] if entry and entry[1] > self._clock() else None
-
-    def report(self, account: Account, error: OpenAIError | None) -> None:
-        """Record how a request on `account` went (None: it succeeded)."""
-        name = account.name
-        if name not in self._in_flight:
-            return
-        with self._lock:
-            if error is None:
-                self._strikes[name] = 0
-                return
-            if error.status in (401, 403):
-                self._disabled.add(name)
-                return
-            self._strikes[name] += 1
-            retry_after = error.headers.get("retry-after", "")
-            if retry_after.isdigit():
-                pause = float(retry_after)
-            else:
-                base = 10.0 if error.status in (429, 402) else 2.0
-                pause = min(300.0, base * 2 ** (self._strikes[name] - 1))
-            self._cool_until[name] = self._clock() + pause
-
-    def _return(self, account: Account) -> None:
-        with self._lock:
-            self._in_flight[account.name] -= 1
-
-    def in_flight(self, name: str | None = None) -> int:
-        """Leases held now, for one account or in total."""
-        if name is not None:
-            return self._in_flight[name]
-        return sum(self._in_flight.values())
-
-    def cooling_down(self, name: str) -> float:
-        """Seconds until `name` takes requests again (0 when it does now)."""
-        return max(0.0, self._cool_until[name] - self._clock())
-
-    def disabled(self, name: str) -> bool:
-        return name in self._disabled
+        return getattr(pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

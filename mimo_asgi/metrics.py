@@ -89,12 +89,14 @@ class PrometheusMetrics:
 
 
 def failure_reason(error: OpenAIError) -> str:
-    """A bounded label for why an attempt failed."""
-    if error.status == 429:
+    """A bounded label for why an attempt failed, from MiMo's own status when it answered (the
+    client sees MiMo's 401/403 as a 502 and its 402 as a 429)."""
+    status = error.upstream_status if error.upstream_status is not None else error.status
+    if status == 429:
         return "rate_limited"
-    if error.status in (401, 403):
+    if status in (401, 403):
         return "auth"
-    if error.status == 402:
+    if status == 402:
         return "quota"
     if error.code == "upstream_timeout":
         return "timeout"

@@ -1,9 +1,10 @@
-"""Stateful Responses: stored responses, `previous_response_id` chains, and shared pool state.
+"""Stateful Responses: stored responses and `previous_response_id` chains.
 
 `MemoryStore` serves one process; `RedisStore` serves several workers sharing one Redis.
 `rebuild_input` turns a request with `previous_response_id` into a stateless one; the
 translators never see the store. Redis support needs the `redis` extra (redis-py), imported
-only when a Redis class is used.
+only when a Redis class is used. The account pool's shared state moved to `mimo_asgi.pool`
+(its names still resolve here).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 from ._chain import MAX_CHAIN, Resumed, chain, rebuild_input, resume, store_unavailable
 from ._memory import MemoryStore
 from ._pages import input_items_page
-from ._pool import STRIKES_TTL, Candidate, Leases, MemoryLeases, PoolState, RedisLeases, Taken
 from ._record import (
     DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_TTL,
@@ -28,10 +28,9 @@ from ._redis import RedisStore
 from ._redis_client import redis_client
 
 __all__ = [
-    "DEFAULT_MAX_RECORD_BYTES", "DEFAULT_TTL", "MAX_CHAIN", "STRIKES_TTL", "Candidate", "Leases", "PoolState", "Taken", "MemoryLeases", "MemoryStore",
-    "RedisLeases", "RedisStore", "ResponseStore", "Resumed", "resume", "StoreUnavailable", "StoredResponse", "chain",
-    "input_items_page", "normalise_input", "open_store", "rebuild_input", "redis_client",
-    "response_for_client", "should_store", "store_unavailable",
+    "DEFAULT_MAX_RECORD_BYTES", "DEFAULT_TTL", "MAX_CHAIN", "MemoryStore", "RedisStore", "ResponseStore", "Resumed",
+    "StoreUnavailable", "StoredResponse", "chain", "input_items_page", "normalise_input", "open_store",
+    "rebuild_input", "redis_client", "response_for_client", "resume", "should_store", "store_unavailable",
 ]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -46,3 +45,16 @@ def open_store(url: str | None = None, **options: Any) -> ResponseStore:
     if url.strip().lower().startswith(_REDIS_SCHEMES):
         return RedisStore(url.strip(), **options)
     raise ValueError("store URL must be 'memory' or start with redis://, rediss:// or unix://")
+
+
+# Names that moved to mimo_asgi.pool, resolved on first use (importing the pool here would be
+# an import cycle: the pool uses this package's Redis client).
+_MOVED_TO_POOL = frozenset({"STRIKES_TTL", "Candidate", "Leases", "MemoryLeases", "PoolState", "RedisLeases", "Taken"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_POOL:
+        from .. import pool
+
+        return getattr(pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

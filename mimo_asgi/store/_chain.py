@@ -6,16 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..translate.errors import OpenAIError, invalid_request
+from ..translate.errors import OpenAIError, invalid_request, store_unavailable
 from ._record import ResponseStore, StoredResponse, StoreUnavailable, normalise_input
 
+__all__ = ["MAX_CHAIN", "Resumed", "chain", "rebuild_input", "resume", "store_unavailable"]
+
 MAX_CHAIN = 100  # stored turns followed before giving up
-
-
-def store_unavailable() -> OpenAIError:
-    """The 503 a client gets when the store cannot be reached."""
-    return OpenAIError(503, "The response store is unavailable; retry shortly.", type="server_error",
-                       code="store_unavailable", headers={"retry-after": "1"})
 
 
 def _not_found(response_id: str, requested: str) -> OpenAIError:

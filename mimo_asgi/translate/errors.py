@@ -18,7 +18,6 @@ _TYPE_BY_STATUS = {
     409: "conflict_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
-    421: "content_filter",
     422: "invalid_request_error",
     429: "rate_limit_error",
 }
@@ -33,7 +32,15 @@ _MAX_MESSAGE = 2000
 
 
 class OpenAIError(Exception):
-    """An error the client sees as `{"error": {"message", "type", "param", "code"}}`."""
+    """An error the client sees as `{"error": {"message", "type", "param", "code"}}`.
+
+    `status` is what the client is answered; `upstream_status` is what MiMo answered (its HTTP
+    status, or the status in an in-band error object), None when the error did not come from
+    a MiMo answer (transport failures, timeouts, the gateway's own refusals). The two differ
+    where the client must not see MiMo's status as its own: MiMo's 401/403 for an account's
+    key is a 502 to the client, its 402 a 429, its 421 a 400, its 5xx a 502. An account pool
+    reads `upstream_status` to judge the account.
+    """
 
     def __init__(
         self,
@@ -44,6 +51,7 @@ class OpenAIError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        upstream_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -52,6 +60,7 @@ class OpenAIError(Exception):
         self.param = param
         self.code = code
         self.headers = dict(headers or {})
+        self.upstream_status = upstream_status
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -116,10 +125,19 @@ def from_upstream(
     *,
     secrets: Iterable[str] = (),
 ) -> OpenAIError:
-    """Turn a non-2xx MiMo answer into the error the client sees.
+    """Turn a non-2xx MiMo answer into the error the client sees (MiMo's status kept as
+    `upstream_status`).
 
-    The upstream status is kept for 4xx and 429 (with `Retry-After`); 5xx becomes 502,
-    because the failure is the upstream's, not ours.
+    - 429 stays 429 `rate_limit_exceeded`, with `Retry-After` when MiMo sent one;
+    - 402 (no balance; Token Plan also answers it to bursts) is 429 `insufficient_quota`, as
+      OpenAI answers an exhausted quota: a rate limit to the client, not a payment request;
+    - 401/403 reject the gateway's key for its upstream account, never the client's own key
+      (which is not sent to MiMo): 502 `upstream_account_rejected`. A 401 would make the
+      openai SDK raise AuthenticationError and Codex ask its user to log in again;
+    - 421 (MiMo's content filter) is 400 `content_filter`: HTTP stacks retry a 421
+      "Misdirected Request" on another connection;
+    - 5xx is 502 `upstream_error` (the upstream failed, not the gateway);
+    - other 4xx keep their status.
     """
     message, upstream_code = _detail(_parse_error_body(body), body)
     message = redact(message, secrets)[:_MAX_MESSAGE]
@@ -127,6 +145,21 @@ def from_upstream(
     retry_after = (headers or {}).get("retry-after")
     if retry_after and retry_after.strip().isdigit():
         out_headers["retry-after"] = retry_after.strip()
+    if status >= 500:
+        return OpenAIError(502, f"MiMo upstream error ({status}): {message}", type="upstream_error",
+                           code="upstream_error", headers=out_headers, upstream_status=status)
+    if status in (401, 403):
+        return OpenAIError(502, f"MiMo rejected the gateway's key for its upstream account (HTTP {status}: "
+                           f"{message}). Your own API key is not sent to MiMo; the gateway's operator has to "
+                           "fix the account.", type="upstream_error", code="upstream_account_rejected",
+                           upstream_status=status)
+    if status == 402:
+        return OpenAIError(429, f"The gateway's MiMo account is out of quota (HTTP 402: {message}).",
+                           type="insufficient_quota", code="insufficient_quota", headers=out_headers,
+                           upstream_status=status)
+    if status == 421:
+        return OpenAIError(400, f"MiMo's content filter refused this request: {message}",
+                           type="invalid_request_error", code="content_filter", upstream_status=status)
     code: str | None = None
     if "webSearchEnabled is false" in message:
         code = "web_search_plugin_not_activated"
@@ -139,26 +172,27 @@ def from_upstream(
         code = "rate_limit_exceeded"
     elif status in (400, 413) and _CONTEXT_OVERFLOW.search(message):
         code = "context_length_exceeded"
-    elif status == 401:
-        code = "invalid_api_key"
-    elif status == 402:
-        code = "insufficient_quota"
     elif upstream_code and not upstream_code.isdigit():
         code = upstream_code
-    if status >= 500:
-        return OpenAIError(502, f"MiMo upstream error ({status}): {message}", type="upstream_error",
-                           code="upstream_error", headers=out_headers)
-    return OpenAIError(status, message, code=code, headers=out_headers)
+    return OpenAIError(status, message, code=code, headers=out_headers, upstream_status=status)
 
 
 def from_stream_error(obj: Any, *, secrets: Iterable[str] = ()) -> OpenAIError:
-    """An error object MiMo put inside an HTTP 200 stream (`{"error": {...}}`)."""
+    """An error object MiMo put inside an HTTP 200 stream (`{"error": {...}}`): mapped as
+    `from_upstream` maps the status its `code` names (a 502 when it names none)."""
     message, upstream_code = _detail(obj, b"")
     status = int(upstream_code) if upstream_code and upstream_code.isdigit() else 502
     err = from_upstream(status, _json.dumps(obj), secrets=secrets)
     if status == 502:
         err.message = redact(message, secrets)[:_MAX_MESSAGE]
     return err
+
+
+def store_unavailable() -> OpenAIError:
+    """The 503 a client gets when the gateway's shared store (the response store, or the account
+    pool's state) cannot be reached."""
+    return OpenAIError(503, "The gateway's store is unavailable; retry shortly.", type="server_error",
+                       code="store_unavailable", headers={"retry-after": "1"})
 
 
 def upstream_unreachable(detail: str) -> OpenAIError:

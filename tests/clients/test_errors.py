@@ -5,10 +5,11 @@ import logging
 import socket
 
 import httpx
+import openai
 import pytest
 
 from mimo_asgi import Account, Timeouts
-from mimo_asgi.testing import Answer
+from mimo_asgi.testing import Answer, error_body
 
 from support import TEST_KEY
 
@@ -64,7 +65,7 @@ def test_upstream_5xx_is_502(gateway, fake):
 def test_upstream_error_echoing_the_key_is_redacted(gateway, fake):
     url, _ = gateway
     fake.queue(Answer(status=401, error={"error": {"code": "401", "message": f"Invalid key {TEST_KEY}", "param": "", "type": ""}}))
-    error = assert_openai_error(httpx.post(url + "/v1/chat/completions", json=CHAT), 401)
+    error = assert_openai_error(httpx.post(url + "/v1/chat/completions", json=CHAT), 502, "upstream_account_rejected")
     assert "[redacted]" in error["message"]
 
 
@@ -134,3 +135,55 @@ def test_wrong_types_on_a_mimo_request_are_400(gateway, fake):
 def test_unmapped_model_on_a_mimo_account_is_404(serve_gateway, fake_url):
     url, _ = serve_gateway(resolver=lambda r: Account("m", TEST_KEY, base_url=fake_url, upstream="mimo"), api_key=None, seal_key="k")
     assert_openai_error(httpx.post(url + "/v1/chat/completions", json={**CHAT, "model": "claude-3"}), 404, "model_not_found")
+
+
+def _sdk(url):
+    return openai.OpenAI(base_url=url + "/v1", api_key="client-key", max_retries=0, timeout=20)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_content_filter_421_is_a_400_content_filter(gateway, fake, stream):
+    """MiMo's 421 would reach HTTP stacks as "Misdirected Request", which they retry elsewhere."""
+    url, _ = gateway
+    client = _sdk(url)
+    fake.queue(Answer.error_status(421, "The request was blocked by the content filter"))
+    with pytest.raises(openai.BadRequestError) as blocked:
+        client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "hi"}], stream=stream)
+    assert blocked.value.status_code == 400 and blocked.value.body["code"] == "content_filter"
+    assert "blocked by the content filter" in blocked.value.body["message"]
+    fake.queue(Answer.error_status(421))
+    with pytest.raises(openai.BadRequestError) as again:
+        client.responses.create(model="gpt-5.5", input="hi", stream=stream)
+    assert again.value.body["code"] == "content_filter"
+    # the request's own fault, not the account's: the next request is answered at once
+    assert client.responses.create(model="gpt-5.5", input="hi").output_text == "Hello from fake MiMo."
+
+
+def test_content_filter_in_band_before_any_content_is_a_400(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer(error=error_body(421, "sensitive"), error_after=0))
+    with pytest.raises(openai.BadRequestError) as blocked:
+        _sdk(url).responses.create(model="gpt-5.5", input="hi", stream=True).close()
+    assert blocked.value.body["code"] == "content_filter"
+
+
+def test_content_filter_in_band_mid_stream_ends_the_stream_with_content_filter(gateway, fake):
+    url, _ = gateway
+    blocked = Answer(text="the start of an answer", chunk_size=3, error=error_body(421, "sensitive"),
+                     error_after=4)
+    fake.queue(blocked)
+    data = sse_data(httpx.post(url + "/v1/chat/completions", json={**CHAT, "stream": True}).text)
+    assert data[-1] == "[DONE]" and json.loads(data[-2])["error"]["code"] == "content_filter"
+    fake.queue(blocked)
+    events = [json.loads(d) for d in sse_data(httpx.post(url + "/v1/responses", json={**RESPONSES, "stream": True}).text)]
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["error"]["code"] == "content_filter"
+
+
+def test_mimo_out_of_quota_is_a_429_insufficient_quota(gateway, fake):
+    url, _ = gateway
+    fake.queue(Answer.insufficient_funds())
+    with pytest.raises(openai.RateLimitError) as broke:
+        _sdk(url).responses.create(model="gpt-5.5", input="hi")
+    assert broke.value.body["code"] == "insufficient_quota" and broke.value.body["type"] == "insufficient_quota"
+    assert "Insufficient account funds" in broke.value.body["message"]

@@ -1,4 +1,5 @@
-"""Failover before the first byte, cooldowns, hold-back of in-band errors, keep-alive, limits."""
+"""Failover before the first byte, cooldowns, hold-back of in-band errors, keep-alive, limits,
+and what a client is told about the gateway's accounts (the openai SDK, retries off)."""
 
 import json
 import socket
@@ -33,6 +34,55 @@ def two(serve_gateway, fake_url):
         return url, pool
 
     return start
+
+
+@pytest.fixture
+def lone(serve_gateway, fake_url):
+    """The default setup: one account (`a`), served; returns (url, pool)."""
+    def start(**options):
+        pool = AccountPool(accounts(fake_url)[:1])
+        url, mw = serve_gateway(resolver=pool, api_key=None, seal_key="k", **options)
+        return url, pool
+
+    return start
+
+
+def sdk(url):
+    return openai.OpenAI(base_url=url + "/v1", api_key="client-key", max_retries=0, timeout=20)
+
+
+def ask_chat(client, stream=False):
+    if stream:
+        with client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "hi"}],
+                                            stream=True) as chunks:
+            return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    return client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "hi"}]
+                                          ).choices[0].message.content
+
+
+class StreamFailed(Exception):
+    """A Responses stream that ended with `response.failed`."""
+
+
+def ask_responses(client, stream=False):
+    if stream:
+        with client.responses.stream(model="gpt-5.5", input="hi") as events:
+            for event in events:
+                if event.type == "response.failed":
+                    raise StreamFailed(event.response.error.code)
+            return events.get_final_response().output_text
+    return client.responses.create(model="gpt-5.5", input="hi").output_text
+
+
+ASKS = {"chat": ask_chat, "chat-stream": lambda c: ask_chat(c, True), "responses": ask_responses,
+        "responses-stream": lambda c: ask_responses(c, True)}
+FAILURES = {  # what MiMo does to the first request: the gateway answers an error and rests the account
+    "http_500": Answer(status=500),
+    "http_503": Answer(status=503),
+    "cut_before_first_event": Answer(cut_after=0),
+    "in_band_error_first": Answer.in_band(0),
+    "silent_past_first_byte": Answer(silence_before=3),
+}
 
 
 def keys_used(fake):
@@ -109,14 +159,15 @@ def test_no_retry_once_content_was_sent(two, fake):
 
 def test_attempts_are_bounded_and_the_last_error_is_returned(two, fake):
     url, pool = two(limits=Limits(max_attempts=2))
-    fake.queue(Answer(status=503), Answer(status=429, headers={"retry-after": "9"}), Answer(text="never"))
+    fake.queue(Answer(status=503), Answer(status=429, headers={"retry-after": "9"}), Answer(text="from a"))
     response = httpx.post(url + "/v1/chat/completions", json=CHAT)
     assert response.status_code == 429 and response.headers["retry-after"] == "9"
     assert len(fake.requests) == 2
-    # both cooling down: a new request is refused with Retry-After, without reaching MiMo
-    refused = httpx.post(url + "/v1/chat/completions", json=CHAT)
-    assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
-    assert len(fake.requests) == 2 and refused.json()["error"]["code"] == "accounts_busy"
+    # Both rest now: a after a failure (the gateway's guess), b after MiMo's rate limit. No account
+    # is free, so a takes the next request anyway; b is not asked again before its Retry-After.
+    again = httpx.post(url + "/v1/chat/completions", json=CHAT)
+    assert again.status_code == 200 and again.json()["choices"][0]["message"]["content"] == "from a"
+    assert keys_used(fake) == [key_fingerprint(TEST_KEY), key_fingerprint(KEY_B), key_fingerprint(TEST_KEY)]
 
 
 @pytest.mark.parametrize("path,body", ROUTES)
@@ -192,3 +243,86 @@ def test_session_affinity_across_turns_then_cooldown(two, fake):
         assert httpx.post(url + "/v1/responses", json={**RESPONSES, "prompt_cache_key": "conv-42"}).status_code == 200
     assert pool.affinity("pck:conv-42") not in (None, remembered)
     assert fake.requests[-1].key_fingerprint == fake.requests[-2].key_fingerprint != pck_turns[0]
+
+
+# -- a lone account, rate limits, and keys MiMo rejects (issue 19, items 1-3) --------------------
+
+@pytest.mark.parametrize("ask", list(ASKS))
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_a_lone_account_is_never_locked_out(lone, fake, failure, ask):
+    url, pool = lone(timeouts=Timeouts(connect=2, first_byte=0.5, idle=0.5))
+    client = sdk(url)
+    fake.queue(FAILURES[failure])
+    with pytest.raises((openai.APIError, StreamFailed)):  # an error status, or an error ending the stream
+        ASKS[ask](client)
+    # The account may rest now, which steers traffic to other accounts; there are none, so MiMo
+    # is asked, and answers.
+    fake.queue(Answer(text="back again"))
+    assert ASKS[ask](client) == "back again"
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("ask", ["chat", "responses-stream"])
+def test_rate_limits_stay_rate_limits(two, fake, ask):
+    url, pool = two()
+    client = sdk(url)
+    fake.queue(Answer.rate_limited(headers={"retry-after": "30"}), Answer.rate_limited(headers={"retry-after": "20"}))
+    with pytest.raises(openai.RateLimitError) as first:  # a, then b: both rate limited by MiMo
+        ASKS[ask](client)
+    assert first.value.body["code"] == "rate_limit_exceeded" and first.value.response.headers["retry-after"] == "20"
+    assert len(fake.requests) == 2
+    # every account rests after MiMo's rate limit: the gateway answers as MiMo would, without asking
+    with pytest.raises(openai.RateLimitError) as again:
+        ASKS[ask](client)
+    assert again.value.body["code"] == "rate_limit_exceeded"
+    assert 15 < int(again.value.response.headers["retry-after"]) <= 20
+    assert len(fake.requests) == 2
+
+
+def test_a_lone_account_out_of_quota_is_a_429_insufficient_quota(lone, fake):
+    url, pool = lone()
+    client = sdk(url)
+    fake.queue(Answer.insufficient_funds())  # MiMo's 402
+    for _ in range(2):  # MiMo's answer, then the gateway's own while the account rests
+        with pytest.raises(openai.RateLimitError) as broke:
+            ask_chat(client)
+        assert broke.value.body["code"] == "insufficient_quota"
+    assert broke.value.response.headers["retry-after"] == "10"
+    assert len(fake.requests) == 1
+
+
+def test_capacity_is_503_accounts_busy(lone, fake):
+    url, pool = lone()
+    fake.queue(*[Answer(text="holding", stall_after=(2, 3))] * 8)
+    with httpx.Client(timeout=10) as http:
+        held = [http.stream("POST", url + "/v1/chat/completions", json={**CHAT, "stream": True}) for _ in range(8)]
+        streams = [h.__enter__() for h in held]
+        try:
+            chunks = [s.iter_bytes() for s in streams]
+            for c in chunks:
+                next(c)
+            with pytest.raises(openai.InternalServerError) as busy:
+                ask_chat(sdk(url))
+        finally:
+            for h in held:
+                h.__exit__(None, None, None)
+    assert busy.value.status_code == 503 and busy.value.body["code"] == "accounts_busy"
+    assert busy.value.response.headers["retry-after"] == "1" and len(fake.requests) == 8
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_mimo_rejecting_the_accounts_key_is_the_gateways_fault(lone, fake, status):
+    url, pool = lone()
+    client = sdk(url)
+    fake.queue(Answer.error_status(status))
+    with pytest.raises(openai.APIStatusError) as rejected:
+        ask_responses(client)
+    # not AuthenticationError / PermissionDeniedError: the client's own key was never MiMo's business
+    assert type(rejected.value) is openai.InternalServerError and rejected.value.status_code == 502
+    assert rejected.value.body["code"] == "upstream_account_rejected"
+    assert pool.disabled("a")
+    with pytest.raises(openai.APIStatusError) as none_left:  # no usable account is left
+        ask_chat(client)
+    assert type(none_left.value) is openai.InternalServerError and none_left.value.status_code == 503
+    assert none_left.value.body["code"] == "accounts_disabled"
+    assert len(fake.requests) == 1

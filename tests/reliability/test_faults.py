@@ -1,14 +1,17 @@
 """Whatever the upstream does, the client gets exactly one terminal: a Responses stream ends with
 one of completed / incomplete / failed, a Chat stream with a final or error chunk and one
 `[DONE]`, a non-stream request with its answer or an OpenAI-shaped error. The lease always
-comes back."""
+comes back. And a lone account is never locked out: once the upstream is healthy again, the
+next request is served (after the Retry-After a rate limit was answered with)."""
 
 from __future__ import annotations
 
+import json
 import socket
 
 import httpx
 import pytest
+from pool_support import FakeClock, SyncView, local_pool, memory_pool
 from reliability.outcomes import PATHS, check_outcome, is_failure, request_body
 from reliability.rawupstream import RESET, RawUpstream, chunk, data, json_response, sse_head
 from support import TEST_KEY, wait_for
@@ -90,9 +93,13 @@ def raw_gateway(serve_gateway):
 
 
 def _call(url: str, route: str, stream: bool) -> tuple[int, bytes, str]:
+    response = _post(url, route, stream)
+    return response.status_code, response.content, response.headers.get("content-type", "")
+
+
+def _post(url: str, route: str, stream: bool) -> httpx.Response:
     with httpx.Client(timeout=20) as client:
-        response = client.post(url + PATHS[route], json=request_body(route, stream))
-        return response.status_code, response.content, response.headers.get("content-type", "")
+        return client.post(url + PATHS[route], json=request_body(route, stream))
 
 
 def _expect(outcome: str, expected: str) -> None:
@@ -149,3 +156,86 @@ def test_connection_refused_is_an_error_before_any_stream(serve_gateway, route, 
     status, body, content_type = _call(url, route, stream)
     assert check_outcome(route, stream, status, body, content_type) == "http 502"
     _lease_back(mw)
+
+
+# -- a lone account (the default setup: one key) after every fault -----------------------------
+
+POOLS = {"AccountPool": local_pool, "SharedAccountPool": memory_pool}
+HEALTHY_STREAM = _sse(chunk({"content": "healthy"}), chunk(finish="stop"), b"data: [DONE]\n\n")
+HEALTHY_WHOLE = [_completion("healthy")]
+
+
+def _lone(serve_gateway, base_url: str, pool_kind: str):
+    """A gateway whose pool has one account, on a clock that moves only when the test says."""
+    clock = FakeClock()
+    pool = POOLS[pool_kind]([_account(base_url)], clock)
+    url, _ = serve_gateway(resolver=pool, api_key=None, seal_key="k", timeouts=TIMEOUTS)
+    view = pool if pool_kind == "AccountPool" else SyncView(pool)
+    return url, view, clock
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        return json.loads(response.content)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _then_served(url, route, stream, first: httpx.Response, clock: FakeClock, asked) -> None:
+    """After `first` (the fault's answer), with a healthy upstream: the next request is served.
+
+    Two answers are the gateway's own until their condition ends, without MiMo being asked: a
+    key MiMo rejected (503 `accounts_disabled`: the gateway's operator has to fix the account),
+    and a rate limit or lack of quota (429 with Retry-After, MiMo's answer as the gateway
+    gives it while the account rests; served once that time has passed)."""
+    before = asked()
+    if _code(first) == "upstream_account_rejected":
+        refused = _post(url, route, stream)
+        assert (refused.status_code, _code(refused)) == (503, "accounts_disabled")
+        assert asked() == before
+        return
+    if first.status_code == 429:
+        refused = _post(url, route, stream)
+        if refused.status_code == 429:
+            assert _code(refused) in ("rate_limit_exceeded", "insufficient_quota") and asked() == before
+            clock.advance(int(refused.headers["retry-after"]))
+        else:  # MiMo's own Retry-After had passed already
+            assert not is_failure(check_outcome(route, stream, refused.status_code, refused.content,
+                                                refused.headers.get("content-type", "")))
+            return
+    served = _post(url, route, stream)
+    outcome = check_outcome(route, stream, served.status_code, served.content, served.headers.get("content-type", ""))
+    assert not is_failure(outcome), f"the next request after the fault got {outcome}: {served.text[:300]}"
+    assert asked() == before + 1
+
+
+@pytest.mark.parametrize("pool_kind", list(POOLS))
+@pytest.mark.parametrize("route,stream", MODES)
+@pytest.mark.parametrize("fault", list(FAKE_FAULTS))
+def test_lone_account_after_fake_fault(serve_gateway, fake, fake_url, fault, route, stream, pool_kind):
+    url, pool, clock = _lone(serve_gateway, fake_url, pool_kind)
+    fake.queue(FAKE_FAULTS[fault][0])  # then the fake's healthy default answer
+    first = _post(url, route, stream)
+    _then_served(url, route, stream, first, clock, lambda: len(fake.requests))
+    assert wait_for(lambda: pool.in_flight() == 0, 5)
+
+
+@pytest.mark.parametrize("pool_kind", list(POOLS))
+@pytest.mark.parametrize("route,stream", MODES)
+@pytest.mark.parametrize("fault", list(RAW_FAULTS))
+def test_lone_account_after_raw_fault(serve_gateway, fault, route, stream, pool_kind):
+    streamed, whole, _ = RAW_FAULTS[fault]
+    upstream = RawUpstream(lambda body: [RESET])
+
+    def script(body):
+        upstream_streams = isinstance(body, dict) and body.get("stream") is True
+        if len(upstream.requests) > 1:  # the fault was the first answer
+            return HEALTHY_STREAM if upstream_streams else HEALTHY_WHOLE
+        return streamed if upstream_streams or whole is None else whole
+
+    upstream.script = script
+    with upstream.serve() as base_url:
+        url, pool, clock = _lone(serve_gateway, base_url, pool_kind)
+        first = _post(url, route, stream)
+        _then_served(url, route, stream, first, clock, lambda: len(upstream.requests))
+        assert wait_for(lambda: pool.in_flight() == 0, 5)

@@ -99,7 +99,7 @@ def test_token_plan_account(secrets_guard, serve_gateway):
         for route, stream in MODES:
             assert _post(secrets_guard, url, route, stream).status_code == 200
         tp_fake.queue(Answer.error_status(401, f"no such key {TEST_TP_KEY}"))
-        assert _post(secrets_guard, url, "chat", False).status_code == 401
+        assert _post(secrets_guard, url, "chat", False).status_code == 502  # the gateway's key, not the client's
 
 
 def test_model_name_route_with_the_env_key(secrets_guard, serve_gateway, fake, fake_url):

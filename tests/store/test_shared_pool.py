@@ -18,7 +18,7 @@ from mimo_asgi import Account, AccountPool, MimoMiddleware, RouteRequest
 from mimo_asgi.shared_pool import SharedAccountPool
 from mimo_asgi.store import MemoryLeases, RedisLeases, RedisStore, StoreUnavailable
 from mimo_asgi.testing import Answer, key_fingerprint, serve_in_thread
-from mimo_asgi.translate.errors import OpenAIError
+from mimo_asgi.translate.errors import OpenAIError, from_upstream
 
 CHAT_PATH = "/v1/chat/completions"
 A, B = key_fingerprint(TEST_KEY), key_fingerprint(KEY_B)
@@ -94,9 +94,15 @@ async def test_cooldowns_backoff_and_disabling(state):
     assert 1 < await pool.cooling_down("b") <= 2
     await pool.report(accts[1], OpenAIError(502, "boom"))
     assert 3 < await pool.cooling_down("b") <= 4  # doubling
-    with pytest.raises(OpenAIError) as busy:
+    # none is free: b rests after failures (a guess), a after MiMo's rate limit: b takes it anyway
+    lease = await pool(ask())
+    assert lease.account.name == "b"
+    await let_go(lease)
+    await pool.report(accts[1], OpenAIError(429, "slow down", headers={"retry-after": "20"}))
+    with pytest.raises(OpenAIError) as limited:  # both rate limited: the client is told so, with the shortest wait
         await pool(ask())
-    assert busy.value.code == "accounts_busy" and busy.value.headers["retry-after"] == "4"  # the shortest wait
+    assert (limited.value.status, limited.value.code) == (429, "rate_limit_exceeded")
+    assert limited.value.headers["retry-after"] == "20"
     await pool.report(accts[1], None)  # a success ends the run of failures
     await pool.report(accts[1], OpenAIError(503, "boom"))
     assert 1 < await pool.cooling_down("b") <= 2
@@ -142,7 +148,8 @@ async def test_affinity_first_unless_full_or_cooling(state):
 # -- exactly AccountPool's decisions, in one process ------------------------------------------
 
 ERRORS = [None, None, OpenAIError(429, "x", headers={"retry-after": "7"}), OpenAIError(429, "x"),
-          OpenAIError(402, "x"), OpenAIError(500, "x"), OpenAIError(503, "x"), OpenAIError(401, "x")]
+          OpenAIError(402, "x"), from_upstream(402, b"{}"), OpenAIError(500, "x"), OpenAIError(503, "x"),
+          from_upstream(400, b"{}"), from_upstream(421, b"{}"), OpenAIError(401, "x"), from_upstream(403, b"{}")]
 
 
 def _decision(result):
@@ -183,7 +190,7 @@ async def test_same_decisions_as_account_pool(seed, clock):
             for lease in held.pop(rng.randrange(len(held))):
                 lease.release()
         elif op < 0.8:
-            account, error = rng.choice(accts), rng.choice(ERRORS[:-1] if rng.random() < 0.9 else ERRORS)
+            account, error = rng.choice(accts), rng.choice(ERRORS[:-2] if rng.random() < 0.9 else ERRORS)
             old.report(account, error)
             await new.report(account, error)
         elif op < 0.87:
@@ -229,7 +236,7 @@ class LostReply:
 
     async def take(self, *args, **kwargs):
         taken = await self.inner.take(*args, **kwargs)
-        assert taken.index is not None
+        assert taken.chosen is not None
         if self.hang:
             await anyio.sleep_forever()
         raise StoreUnavailable("Redis is unavailable (TimeoutError: reply lost)")
@@ -362,7 +369,8 @@ def test_a_401_disables_the_account_for_all(workers, fake, redis_url, redis_pref
         assert httpx.post(two + CHAT_PATH, json=CHAT).status_code == 200
         assert keys_used(fake) == [A, B, B]
         assert probe(redis_url, redis_prefix, accts, lambda pool: pool.disabled("a"))
-        assert httpx.post(two + CHAT_PATH, json=CHAT).status_code == 401  # b's own key fails too
+        rejected = httpx.post(two + CHAT_PATH, json=CHAT)  # b's own key fails too: the gateway's fault
+        assert rejected.status_code == 502 and rejected.json()["error"]["code"] == "upstream_account_rejected"
         refused = httpx.post(one + CHAT_PATH, json=CHAT)
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "accounts_disabled"
         assert len(fake.requests) == 4
@@ -450,7 +458,22 @@ def two(serve_gateway, fake_url):
     return start
 
 
+@pytest.fixture
+def lone(serve_gateway, fake_url):
+    def start(**options):
+        pool = SharedAccountPool(accounts(fake_url)[:1], MemoryLeases())
+        url, _ = serve_gateway(resolver=pool, api_key=None, seal_key="k", **options)
+        return url, SyncView(pool)
+
+    return start
+
+
 test_memory_retryable_status_fails_over_and_cools_down = failover.test_retryable_status_fails_over_and_cools_down
 test_memory_auth_failure_disables_the_account = failover.test_auth_failure_disables_the_account
 test_memory_attempts_are_bounded = failover.test_attempts_are_bounded_and_the_last_error_is_returned
 test_memory_session_affinity_across_turns_then_cooldown = failover.test_session_affinity_across_turns_then_cooldown
+test_memory_a_lone_account_is_never_locked_out = failover.test_a_lone_account_is_never_locked_out
+test_memory_rate_limits_stay_rate_limits = failover.test_rate_limits_stay_rate_limits
+test_memory_lone_account_out_of_quota = failover.test_a_lone_account_out_of_quota_is_a_429_insufficient_quota
+test_memory_capacity_is_503_accounts_busy = failover.test_capacity_is_503_accounts_busy
+test_memory_rejected_key_is_the_gateways_fault = failover.test_mimo_rejecting_the_accounts_key_is_the_gateways_fault
