@@ -5,8 +5,8 @@ from ._runtime import Limits
 from ._accounting import UsageEvent
 from ._seal import ReasoningSealer
 from ._upstream import Timeouts
-from .accounts import Account, AccountPool, Lease, PoolLease, Resolver, RouteRequest, Secret
-from .shared_pool import SharedAccountPool, SharedLease
+from .accounts import Account, Lease, Resolver, RouteRequest, Secret
+from .pool import AccountPool, PoolLease, SharedAccountPool, SharedLease
 from .translate.errors import OpenAIError
 
 __all__ = [

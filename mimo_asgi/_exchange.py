@@ -21,10 +21,10 @@ import anyio
 from . import _decode
 from ._accounting import UsageEvent, record, token_counts
 from ._beside import beside
-from ._hooks import call_hook
 from ._relay import Job, Outcome, relay_chat, relay_compaction, relay_responses
 from ._writer import Phase, StreamWriter
 from .accounts import Account, RouteRequest
+from .pool import account_fault
 from .store import resume, should_store
 from .translate.compaction import wants_compaction
 from .translate.errors import OpenAIError
@@ -109,15 +109,18 @@ class Exchange:
         return True
 
     async def release(self) -> None:
-        """Give the lease back (the one place that does). When `release()` returns an awaitable
-        (a shared pool telling its store), wait for it, shielded and bounded, so that neither a
-        disconnect nor a shutdown leaves the slot held until it expires."""
+        """Give the lease back without a word on the account's health (the request was not MiMo's,
+        was cancelled, or failed for its own reasons); `settle` ends an attempt that was made."""
         lease, self._lease = self._lease, None
         if lease is not None:
-            result = lease.release()
-            if result is not None and inspect.isawaitable(result):
-                with anyio.move_on_after(_RELEASE_WAIT, shield=True):
-                    await result
+            await _settled(lease.release())
+
+    async def settle(self, account: Account, error: OpenAIError | None, *, remember: str | None = None) -> None:
+        """The attempt on `account` is over: how it went reported, the conversation key
+        `remember` tied to it, its lease given back, in one call (one round trip for a shared
+        pool). With `release` the only places a lease ends."""
+        lease, self._lease = self._lease, None
+        await _settled(self.rt.hooks.finish(lease, account, error, remember=remember))
 
     async def run(self, writer: StreamWriter, until_gone: Callable[[], Awaitable[None]]) -> Result:
         """Serve the routed request through `writer` (its transport's), watching `until_gone`
@@ -201,13 +204,11 @@ class Exchange:
                                   param="model", code="model_not_found")
             self.upstream_model = job.upstream_model = upstream_model
             try:
-                await relay(rt, job, target, writer, outcome)
-                await call_hook(rt.resolver, "report", target, None)
-                return
+                ending = await relay(rt, job, target, writer, outcome)
             except OpenAIError as err:
                 if writer.started or self.gone or not _fails_over(err):
                     raise
-                await call_hook(rt.resolver, "report", target, err)
+                await self.settle(target, err)
                 if rt.metrics is not None:
                     rt.metrics.cooldown(target.name, err)
                 writer.drop()  # the failed attempt's held-back events never reach the client
@@ -219,6 +220,11 @@ class Exchange:
                 logger.warning("mimo_asgi: account %s failed before the first byte (%s); trying %s",
                                target.name, err.code or err.status, next_target.name)
                 target = next_target
+                continue
+            # MiMo's answer is complete: the account is free before the client reads the end
+            await self.settle(target, None, remember="prev:" + ending.stored if ending.stored else None)
+            await ending.write(writer)
+            return
 
     async def _next_account(self, failed: Account, attempt: int) -> Account | None:
         """Another account, after a jittered backoff, or None when attempts or accounts run out."""
@@ -226,7 +232,6 @@ class Exchange:
         if attempt >= rt.limits.max_attempts or rt.resolver is None:
             return None
         self._tried = self._tried | {failed.name}
-        await self.release()
         await anyio.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
         try:
             account = await self._resolve()
@@ -256,5 +261,15 @@ class Exchange:
 
 
 def _fails_over(err: OpenAIError) -> bool:
-    """Before the first byte: connect errors, timeouts, 429, 5xx, and an account's own 401/402/403."""
-    return err.retryable or err.status in (401, 402, 403)
+    """Before the first byte, on what another account may well not meet: the account's own
+    401/402/403 and 429, MiMo's 5xx, timeouts and connect errors."""
+    return account_fault(err) is not None
+
+
+async def _settled(result: Any) -> None:
+    """Wait for what a lease's release or finish returned when it is still in progress (a shared
+    pool telling its store), shielded and bounded, so that neither a disconnect nor a shutdown
+    leaves the slot held until it expires."""
+    if result is not None and inspect.isawaitable(result):
+        with anyio.move_on_after(_RELEASE_WAIT, shield=True):
+            await result

@@ -18,7 +18,8 @@ from ._runtime import Limits, Runtime
 from ._seal import ReasoningSealer
 from ._stored_routes import serve_stored, stored_target
 from ._upstream import Timeouts, UpstreamClient
-from .accounts import Account, AccountPool, Resolver
+from .accounts import Account, Resolver
+from .pool import AccountPool, SharedAccountPool
 from .search import WebSearch, provider_from_env
 from .store import ResponseStore, open_store
 
@@ -38,8 +39,10 @@ class MimoMiddleware:
     api_key nothing is MiMo-bound, so those POSTs too pass through unread, unchecked.)
 
     resolver: called per inspected request with a `RouteRequest`; returns a `Lease`, an
-      `Account` or None (sync or async). `accounts=` builds an `AccountPool` as the resolver.
-      A resolver with `aclose()` is closed with the middleware (lifespan shutdown).
+      `Account` or None (sync or async). `accounts=` builds an `AccountPool` as the resolver;
+      a `SharedAccountPool` given as the resolver is built-in routing too (the model decides,
+      its accounts are listed and derive the seal key). A resolver with `aclose()` is closed
+      with the middleware (lifespan shutdown).
     api_key / base_url: the model-name route (`mimo-*` models without an account); default
       to the MIMO_API_KEY / MIMO_BASE_URL environment variables, read once here.
     limits: caps on bodies, streams, attempts and upstream connections (see `Limits`).
@@ -91,7 +94,9 @@ class MimoMiddleware:
         if websocket not in ("bridge", "host", "off"):
             raise ValueError("websocket must be 'bridge', 'host' or 'off'")
         self.app = app
-        self.pool = AccountPool(accounts) if accounts is not None else None
+        self.pool: AccountPool | SharedAccountPool | None = (
+            AccountPool(accounts) if accounts is not None else resolver if isinstance(resolver, SharedAccountPool)
+            else None)
         self.resolver: Resolver | None = self.pool if self.pool is not None else resolver
         if api_key is _FROM_ENV:
             api_key = os.environ.get("MIMO_API_KEY", "").strip() or None
@@ -110,7 +115,7 @@ class MimoMiddleware:
         model_list = ModelList([*(self.pool.accounts if self.pool else ()), *([env_account] if env_account else [])])
         if metrics is not None:
             metrics.models.update(target.lower() for a in model_list.accounts for target in a.models.values())
-            if self.pool is not None:
+            if isinstance(self.pool, AccountPool):  # a shared pool's count is its store's, read asynchronously
                 metrics.track_pool(self.pool)
         self.upstream = UpstreamClient(timeouts=timeouts, transport=transport,
                                        max_connections=limits.max_upstream_connections)
@@ -120,7 +125,7 @@ class MimoMiddleware:
         self.web_search: WebSearch | None = web_search or None
         self.runtime = Runtime(
             app=app, resolver=self.resolver, pool=self.pool, env_account=env_account, upstream=self.upstream,
-            sealer=_sealer(seal_key, accounts, env_account), limits=limits, store=self.store, store_ttl=store_ttl,
+            sealer=_sealer(seal_key, self.pool.accounts if self.pool is not None else (), env_account), limits=limits, store=self.store, store_ttl=store_ttl,
             web_search=self.web_search,
             forward_headers=tuple(h.lower() for h in forward_headers if h.lower() not in never),
             drop_unsupported_tools=drop_unsupported_tools, keepalive_seconds=keepalive_seconds,
@@ -177,20 +182,18 @@ class MimoMiddleware:
         """Close the upstream connection pool, the store, and a resolver that has `aclose()` (a
         `SharedAccountPool`: it waits for releases in flight); done on lifespan shutdown."""
         await self.upstream.aclose()
-        close = getattr(self.resolver, "aclose", None) if self.resolver is not self.pool else None
-        if close is not None:
-            await close()
+        await self.runtime.hooks.aclose()
         if self.store is not None:
             await self.store.aclose()
         if self.web_search is not None:
             await self.web_search.aclose()
 
 
-def _sealer(seal_key: Any, accounts: Sequence[Account] | None, env_account: Account | None) -> ReasoningSealer:
+def _sealer(seal_key: Any, accounts: Sequence[Account], env_account: Account | None) -> ReasoningSealer:
     if seal_key is None:
         seal_key = os.environ.get("MIMO_ASGI_SEAL_KEY") or None
     if seal_key is None:
-        keys = sorted({a.key for a in accounts or ()} | ({env_account.key} if env_account else set()))
+        keys = sorted({a.key for a in accounts} | ({env_account.key} if env_account else set()))
         if keys:  # stable across restarts and workers, and unknown to clients
             seal_key = hashlib.sha256("\n".join(keys).encode()).digest()
     if seal_key is None:

@@ -1,7 +1,8 @@
 """The work of one attempt on one account: translate the request, call MiMo, pump its stream
-to the writer, answer. One function per kind of request; each fills in the `Outcome` it is
-given (also when it is cancelled half-way) and raises `OpenAIError` only before the answer
-started, so the exchange can fail over."""
+to the writer. One function per kind of request; each fills in the `Outcome` it is given (also
+when it is cancelled half-way), raises `OpenAIError` only before the answer started (so the
+exchange can fail over), and returns the `Ending` still to write once MiMo's answer is complete:
+the exchange settles the account first, so that a client's next request finds it free."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from ._pump import EncodedEvents, Machine, pump
 from ._writer import StreamWriter
 from ._beside import beside
-from ._hooks import call_hook
 from .accounts import Account
 from .search import SearchOutcome, citations_for, web_search_call_item
 from .store import Resumed, StoredResponse, StoreUnavailable, should_store
@@ -52,6 +52,26 @@ class Job:
     resumed: Resumed | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     since: Continuation | None = None  # an earlier translation of the same conversation
+
+
+@dataclass(slots=True)
+class Ending:
+    """What is left to write once MiMo's answer is complete, one of: the stream's last bytes
+    (its terminal), a whole answer, an error answer; and the id the response was stored under
+    (the next turn of its chain prefers the same account)."""
+
+    tail: bytes | None = None
+    answer: Any = None
+    error: OpenAIError | None = None
+    stored: str | None = None
+
+    async def write(self, writer: StreamWriter) -> None:
+        if self.tail is not None:
+            await writer.end(self.tail)
+        elif self.error is not None:
+            await writer.error(self.error)
+        else:
+            await writer.answer(200, self.answer)
 
 
 @dataclass(slots=True)
@@ -98,7 +118,7 @@ def _log_warnings(warnings: list[str]) -> None:
         logger.warning("mimo_asgi: %s", warning)
 
 
-async def relay_responses(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome) -> None:
+async def relay_responses(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome) -> Ending:
     translation = _responses_translation(rt, job, account)
     searched = await _search(rt, translation)
     stream = ResponsesStream(
@@ -110,11 +130,12 @@ async def relay_responses(rt: Runtime, job: Job, account: Account, writer: Strea
     )
     keep = job.resumed.own_items if job.resumed is not None and should_store(job.body) else None
     outcome.continuation = translation.continuation
-    await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, encoded=translation.encoded)
+    return await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep,
+                               encoded=translation.encoded)
 
 
 async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: StreamWriter,
-                           outcome: Outcome) -> None:
+                           outcome: Outcome) -> Ending:
     """A compaction: MiMo summarises the conversation and the answer is one sealed `compaction`
     item. Stored, it starts a new chain: the user messages kept, then that item."""
     body = _full_body(job)
@@ -123,14 +144,14 @@ async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: Stre
     stream = CompactionStream(job.body, response_id=new_response_id(), model=job.model, sealer=rt.sealer,
                               created_at=int(time.time()), secrets=(account.key,))
     keep = kept_items(body) if job.resumed is not None and should_store(job.body) else None
-    await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, chained=False,
-                        legacy=job.kind == "compact")
+    return await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, chained=False,
+                               legacy=job.kind == "compact")
 
 
 async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome,
                         upstream_body: dict[str, Any], stream: ResponsesStream | CompactionStream,
                         keep: list[dict[str, Any]] | None, *, chained: bool = True, legacy: bool = False,
-                        encoded: bytes | None = None) -> None:
+                        encoded: bytes | None = None) -> Ending:
     """MiMo's stream as Responses events: streamed, or the final response as one JSON answer.
     `keep`: the input items to store the response with (None: not stored); `chained`: the
     stored response continues its `previous_response_id` chain; `encoded`: the body as JSON."""
@@ -143,17 +164,17 @@ async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamW
         outcome.usage = stream.usage
     final = outcome.response = stream.response
     outcome.ended = final.get("status", "")
+    stored = None
     if keep is not None:  # before the terminal: the client's next turn may follow at once
-        await _store(rt, keep, account, final if chained else {**final, "previous_response_id": None})
+        stored = await _store(rt, keep, account, final if chained else {**final, "previous_response_id": None})
     if job.stream:
-        await writer.end(tail)
-    elif final.get("status") == "failed":
+        return Ending(tail=tail, stored=stored)
+    if final.get("status") == "failed":
         error = final.get("error") or {}
         code = error.get("code")
-        await writer.error(OpenAIError(_FAILED_STATUS.get(str(code), 502), error.get("message", "MiMo failed"),
-                                       type="upstream_error", code=code))
-    else:
-        await writer.answer(200, compacted_response(job.body, final) if legacy else final)
+        return Ending(error=OpenAIError(_FAILED_STATUS.get(str(code), 502), error.get("message", "MiMo failed"),
+                                        type="upstream_error", code=code), stored=stored)
+    return Ending(answer=compacted_response(job.body, final) if legacy else final, stored=stored)
 
 
 def new_response_id() -> str:
@@ -170,9 +191,11 @@ async def _search(rt: Runtime, translation: Any) -> SearchOutcome | None:
     return await rt.web_search.augment(translation.body, translation.web_search)
 
 
-async def _store(rt: Runtime, input_items: list[dict[str, Any]], account: Account, final: dict[str, Any]) -> None:
+async def _store(rt: Runtime, input_items: list[dict[str, Any]], account: Account,
+                 final: dict[str, Any]) -> str | None:
     """Keep the response for `previous_response_id` and retrieval, with every reasoning item
-    sealed (whatever the client's `include`) so a continued conversation restores it."""
+    sealed (whatever the client's `include`) so a continued conversation restores it; returns
+    its id, or None when the store could not take it."""
     assert rt.store is not None
     output = [_sealed(item, rt.sealer) for item in final.get("output", ())]
     record = StoredResponse.from_response({**final, "output": output}, input_items, account=account.name)
@@ -180,9 +203,8 @@ async def _store(rt: Runtime, input_items: list[dict[str, Any]], account: Accoun
         await rt.store.put(record, rt.store_ttl)
     except StoreUnavailable:
         logger.warning("mimo_asgi: the response store is unavailable; %s was not stored", final.get("id"))
-        return
-    # the next turn of this chain prefers the same account
-    await call_hook(rt.resolver, "remember", "prev:" + record.id, account.name)
+        return None
+    return record.id
 
 
 def _sealed(item: dict[str, Any], sealer: Any) -> dict[str, Any]:
@@ -192,7 +214,7 @@ def _sealed(item: dict[str, Any], sealer: Any) -> dict[str, Any]:
     return {**item, "encrypted_content": sealer.seal(text)} if text else item
 
 
-async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome) -> None:
+async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome) -> Ending:
     translation = chat_request_from_chat(job.body, upstream_model=job.upstream_model,
                                          native_web_search=account.allows_native_web_search)
     _log_warnings(translation.warnings)
@@ -213,10 +235,9 @@ async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWrit
         outcome.usage = machine.usage
     if isinstance(machine, ChatStream):
         outcome.ended = machine.finish_reason or "failed"
-        await writer.end(tail)
-    elif machine.error is not None:
+        return Ending(tail=tail)
+    if machine.error is not None:
         outcome.ended = machine.error.code or "failed"
-        await writer.error(machine.error)
-    else:
-        await writer.answer(200, chat_completion_for_client(machine.completion(), model=job.model,
-                                                            secrets=(account.key,), calls=translation.calls))
+        return Ending(error=machine.error)
+    return Ending(answer=chat_completion_for_client(machine.completion(), model=job.model, secrets=(account.key,),
+                                                    calls=translation.calls))

@@ -17,7 +17,8 @@ from ._model_list import ModelList
 from ._models import is_mimo_model
 from ._seal import ReasoningSealer
 from ._upstream import UpstreamClient
-from .accounts import Account, AccountPool, Resolver
+from .accounts import Account, Resolver
+from .pool import AccountPool, ResolverHooks, SharedAccountPool
 from .search import WebSearch
 from .store import ResponseStore
 
@@ -62,7 +63,7 @@ class Runtime:
         *,
         app: ASGIApp,
         resolver: Resolver | None,
-        pool: AccountPool | None,
+        pool: AccountPool | SharedAccountPool | None,
         env_account: Account | None,
         upstream: UpstreamClient,
         sealer: ReasoningSealer,
@@ -79,6 +80,7 @@ class Runtime:
     ) -> None:
         self.app = app
         self.resolver = resolver
+        self.hooks = ResolverHooks(resolver)  # its optional report / remember / aclose, found once
         self.pool = pool
         self.env_account = env_account
         self.upstream = upstream

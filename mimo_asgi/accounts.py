@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 from . import _models, _routing
 from .translate.errors import OpenAIError
-
-if TYPE_CHECKING:  # at run time they resolve through __getattr__ below, which avoids an import cycle
-    from .pool import AccountPool, PoolLease
-
 
 class Secret:
     """Holds a key; its repr and str never show it."""
@@ -187,13 +183,3 @@ def affinity_key(request: RouteRequest) -> str | None:
     if isinstance(previous, str) and previous:
         return "prev:" + previous
     return None
-
-
-def __getattr__(name: str) -> Any:
-    """`AccountPool` and `PoolLease` moved to `mimo_asgi.pool`; they still resolve here (on first
-    use: the pool imports this module, so importing it at the top would be a cycle)."""
-    if name in ("AccountPool", "PoolLease"):
-        from . import pool
-
-        return getattr(pool, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,16 +45,3 @@ def open_store(url: str | None = None, **options: Any) -> ResponseStore:
     if url.strip().lower().startswith(_REDIS_SCHEMES):
         return RedisStore(url.strip(), **options)
     raise ValueError("store URL must be 'memory' or start with redis://, rediss:// or unix://")
-
-
-# Names that moved to mimo_asgi.pool, resolved on first use (importing the pool here would be
-# an import cycle: the pool uses this package's Redis client).
-_MOVED_TO_POOL = frozenset({"STRIKES_TTL", "Candidate", "Leases", "MemoryLeases", "PoolState", "RedisLeases", "Taken"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_POOL:
-        from .. import pool
-
-        return getattr(pool, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,8 @@ from typing import Any
 from .._models import supports_images
 from .._seal import ReasoningSealer
 from ._mimo import EMPTY_OUTPUT, media_refused, safe_dumps  # safe_dumps: also what _items imports from here
-from ._tooldefs import Entry, ToolNames
+from ._tooldefs import ToolNames
+from ._tools import Entry
 from .errors import invalid_request
 
 _TEXT_PARTS = {"input_text", "output_text", "text", "summary_text", "reasoning_text"}

@@ -27,14 +27,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import _json
 from .._models import fixes_sampling_when_thinking, thinking_by_default
+from ._tools import Entry
 from .errors import OpenAIError, invalid_request
-
-if TYPE_CHECKING:
-    from ._tooldefs import Entry
 
 MAX_COMPLETION_TOKENS = 131072  # MiMo refuses larger values with a 400; no model writes more anyway
 # MiMo accepts only low / medium / high (and treats them alike); `none` means thinking off.

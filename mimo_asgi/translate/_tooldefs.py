@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._mimo import native_web_search
-from ._tools import ToolSpec
+from ._tools import Entry, Key, ToolSpec
 from .errors import OpenAIError, invalid_request
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -45,9 +45,6 @@ _TOOL_SEARCH_PARAMETERS: dict[str, Any] = {
     "required": ["query"],
 }
 
-# Identity keys: client functions and custom tools share one name space per namespace;
-# the two builtins have fixed identities.
-Key = tuple[str, str | None, str | None]
 LOCAL_SHELL: Key = ("local_shell", None, None)
 TOOL_SEARCH: Key = ("tool_search", None, None)
 
@@ -107,22 +104,6 @@ class ToolNames:
 
     def tool_search(self) -> str:
         return self.resolve(TOOL_SEARCH, ToolSpec("tool_search", "tool_search"), "tool_search")
-
-
-@dataclass(slots=True)
-class Entry:
-    """One translated tool: its chat form and what the client called it."""
-
-    tool: dict[str, Any]
-    client_type: str
-    spec: ToolSpec | None = None  # None for native web_search
-    key: Key | None = None
-    preferred: tuple[str, ...] = ()
-    builtin: bool = False
-
-    @property
-    def upstream(self) -> str | None:
-        return self.tool["function"]["name"] if self.spec else None
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ToolKind = Literal["function", "custom", "local_shell", "tool_search"]
 
@@ -25,3 +25,24 @@ class ToolSpec:
 
 # upstream function name -> client identity. A name not in the map is a plain function.
 ToolMap = Mapping[str, ToolSpec]
+
+
+# Identity keys: client functions and custom tools share one name space per namespace;
+# the two builtins have fixed identities.
+Key = tuple[str, str | None, str | None]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One translated tool: its chat form and what the client called it."""
+
+    tool: dict[str, Any]
+    client_type: str
+    spec: ToolSpec | None = None  # None for native web_search
+    key: Key | None = None
+    preferred: tuple[str, ...] = ()
+    builtin: bool = False
+
+    @property
+    def upstream(self) -> str | None:
+        return self.tool["function"]["name"] if self.spec else None

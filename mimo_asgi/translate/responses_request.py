@@ -30,7 +30,8 @@ from . import _mimo
 from ._content import Ctx, chat_parts, parts_text
 from ._items import CannotContinue, Checkpoint, translate_items
 from ._mimo import MUST_CALL_ANY
-from ._tooldefs import DeclaredTools, Entry, ToolNames, declare_tools
+from ._tooldefs import DeclaredTools, ToolNames, declare_tools
+from ._tools import Entry
 from ._tools import ToolSpec
 from .errors import invalid_request
 

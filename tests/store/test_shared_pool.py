@@ -15,8 +15,8 @@ from clients.test_failover import CHAT, KEY_B, accounts, keys_used
 from support import TEST_KEY, host_app, wait_for
 
 from mimo_asgi import Account, AccountPool, MimoMiddleware, RouteRequest
-from mimo_asgi.shared_pool import SharedAccountPool
-from mimo_asgi.store import MemoryLeases, RedisLeases, RedisStore, StoreUnavailable
+from mimo_asgi.pool import MemoryLeases, RedisLeases, SharedAccountPool
+from mimo_asgi.store import RedisStore, StoreUnavailable
 from mimo_asgi.testing import Answer, key_fingerprint, serve_in_thread
 from mimo_asgi.translate.errors import OpenAIError, from_upstream
 

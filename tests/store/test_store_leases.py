@@ -7,7 +7,8 @@ import time
 import anyio
 import pytest
 
-from mimo_asgi.store import Leases, MemoryLeases, RedisLeases, StoreUnavailable, redis_client
+from mimo_asgi.pool import Leases, MemoryLeases, RedisLeases
+from mimo_asgi.store import StoreUnavailable, redis_client
 
 pytestmark = pytest.mark.anyio
 
