@@ -25,9 +25,10 @@ from ._relay import Job, Outcome, relay_chat, relay_compaction, relay_responses
 from ._writer import Phase, StreamWriter
 from .accounts import Account, RouteRequest
 from .pool import account_fault
-from .store import resume, should_store
+from .store import Resumed, StoreUnavailable, resume, should_store
+from .translate._items import referenced, resolve_references
 from .translate.compaction import wants_compaction
-from .translate.errors import OpenAIError
+from .translate.errors import OpenAIError, store_unavailable
 from .translate.responses_request import Continuation
 
 if TYPE_CHECKING:
@@ -184,9 +185,35 @@ class Exchange:
         if kind in ("responses", "compaction") and rt.store is not None and (
                 body.get("previous_response_id") or should_store(body)):
             resumed = await resume(rt.store, body, refresh_ttl=rt.store_ttl)
+        wanted = referenced(request.fresh.get("input")) if isinstance(request.fresh, dict) else []
+        if wanted:  # resolved from the conversation, else the store; written back (a connection keeps it)
+            conversation = resumed.input if resumed is not None else body.get("input")
+            if isinstance(conversation, list):
+                resolved = resolve_references(conversation, await self._stored_items(conversation, wanted))
+                if resumed is not None:
+                    resumed = Resumed(resolved, resumed.own_items, resumed.parent)
+                else:
+                    body["input"] = resolved
         headers = request.headers if rt.forward_headers else {}
         extra = {h: headers[h] for h in rt.forward_headers if h in headers}
         return Job(kind, body, request.model, "", body.get("stream") is True, resumed, extra, request.since)
+
+    async def _stored_items(self, conversation: list[Any], wanted: list[str]) -> dict[str, Any]:
+        """The referenced items the conversation does not hold itself, from the store."""
+        store = self.rt.store
+        held = {i.get("id") for i in conversation if isinstance(i, dict) and i.get("type") != "item_reference"}
+        found: dict[str, Any] = {}
+        if store is None:
+            return found
+        for item_id in dict.fromkeys(wanted):
+            if item_id not in held:
+                try:
+                    item = await store.item(item_id)
+                except StoreUnavailable:
+                    raise store_unavailable() from None
+                if item is not None:
+                    found[item_id] = item
+        return found
 
     async def _attempts(self, job: Job, writer: StreamWriter, outcome: Outcome) -> None:
         """The relay on the routed account, then on others while it fails before the answer started."""

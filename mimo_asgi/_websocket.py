@@ -227,6 +227,8 @@ class Connection:
             await exchange.release()
         if response is not None:
             stateless = chained or previous in (None, "")
+            if isinstance(body.get("input"), list):
+                full = body["input"]  # as the exchange left it: its item references resolved
             self._turn = next_turn(response, full, size, rt.limits.max_body_size, continuation) if stateless else None
 
     async def _bridge(self, body: dict[str, Any]) -> dict[str, Any] | None:

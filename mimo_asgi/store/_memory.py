@@ -7,7 +7,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from ._record import encode_for_store, DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
+from typing import Any
+
+from ._record import DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse, encode_for_store, find_item, item_ids
 
 
 DEFAULT_MAX_TOTAL_BYTES = 256 * 1024 * 1024
@@ -38,7 +40,8 @@ class MemoryStore:
         self.max_bytes_per_record = min(max_bytes_per_record, max_total_bytes)
         self.max_total_bytes = max_total_bytes
         self._clock = clock
-        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # id -> (expires, data)
+        self._items: OrderedDict[str, tuple[float, bytes, list[str]]] = OrderedDict()  # id -> (expires, data, item ids)
+        self._by_item: dict[str, str] = {}  # item id -> the id of the record holding it
         self._bytes = 0
         self._lock = threading.Lock()  # no awaits inside; guards use from several threads
 
@@ -47,9 +50,11 @@ class MemoryStore:
         if data is None:
             return False
         expires = self._clock() + (ttl if ttl is not None else self.default_ttl)
+        held = item_ids(record)
         with self._lock:
             self._drop(record.id)
-            self._items[record.id] = (expires, data)
+            self._items[record.id] = (expires, data, held)
+            self._by_item.update(dict.fromkeys(held, record.id))
             self._bytes += len(data)
             while len(self._items) > self.max_items or self._bytes > self.max_total_bytes:
                 self._drop(next(iter(self._items)))
@@ -80,12 +85,18 @@ class MemoryStore:
             for response_id in response_ids:
                 entry = self._items.get(response_id)
                 if entry is not None and entry[0] > now:
-                    self._items[response_id] = (expires, entry[1])
+                    self._items[response_id] = (expires, *entry[1:])
                     self._items.move_to_end(response_id)
+
+    async def item(self, item_id: str) -> dict[str, Any] | None:
+        response_id = self._by_item.get(item_id)
+        record = await self.get(response_id) if response_id is not None else None
+        return find_item(record, item_id) if record is not None else None
 
     async def aclose(self) -> None:
         with self._lock:
             self._items.clear()
+            self._by_item.clear()
             self._bytes = 0
 
     def __len__(self) -> int:
@@ -96,6 +107,9 @@ class MemoryStore:
         entry = self._items.pop(response_id, None)
         if entry is not None:
             self._bytes -= len(entry[1])
+            for item_id in entry[2]:
+                if self._by_item.get(item_id) == response_id:
+                    del self._by_item[item_id]
 
     def __repr__(self) -> str:
         return f"MemoryStore(items={len(self._items)}, max_items={self.max_items})"

@@ -87,6 +87,21 @@ class StoredResponse:
                    created_at=float(obj.get("created_at") or 0.0))
 
 
+def item_ids(record: StoredResponse) -> list[str]:
+    """The ids of the items a record holds (its input items, then its output)."""
+    output = record.response.get("output")
+    items = [*record.input_items, *(output if isinstance(output, list) else ())]
+    return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def find_item(record: StoredResponse, item_id: str) -> dict[str, Any] | None:
+    output = record.response.get("output")
+    for item in (*record.input_items, *(output if isinstance(output, list) else ())):
+        if isinstance(item, dict) and item.get("id") == item_id:
+            return item
+    return None
+
+
 def encode_for_store(record: StoredResponse, max_bytes: int) -> bytes | None:
     """The record's bytes, or None (with a warning naming only its id) when it cannot be stored:
     values JSON cannot hold, or more than `max_bytes`."""
@@ -116,6 +131,11 @@ class ResponseStore(Protocol):
     async def delete(self, response_id: str) -> bool: ...
 
     async def touch(self, response_ids: Iterable[str], ttl: float | None = None) -> None: ...
+
+    async def item(self, item_id: str) -> dict[str, Any] | None:
+        """The item of that id in a stored response (its input or its output), for an
+        `item_reference`; None when no live record holds it."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from ._record import encode_for_store, DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse
+from ._record import DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse, encode_for_store, find_item, item_ids
 from ._redis_client import DEFAULT_TIMEOUT, close_client, redis_client, unavailable_on_error
 
 log = logging.getLogger("mimo_asgi.store")
@@ -17,7 +17,9 @@ def _ms(seconds: float) -> int:
 
 
 class RedisStore:
-    """Records as JSON strings under `<prefix>resp:<id>`, written with `SET ... PX ttl`.
+    """Records as JSON strings under `<prefix>resp:<id>`, written with `SET ... PX ttl`; each
+    item's id under `<prefix>item:<id>` names the record holding it (same TTL, in the same round
+    trip), for `item_reference`.
 
     Guarantees: a record over `max_bytes_per_record` is not stored (warning logged, `put`
     returns False); every Redis failure (refused, timed out after `timeout` seconds, server
@@ -50,9 +52,13 @@ class RedisStore:
         data = encode_for_store(record, self.max_bytes_per_record)
         if data is None:
             return False
+        ms = _ms(ttl if ttl is not None else self.default_ttl)
         with unavailable_on_error():
-            await self.client.set(self._key(record.id), data,
-                                  px=_ms(ttl if ttl is not None else self.default_ttl))
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.set(self._key(record.id), data, px=ms)
+                for item_id in item_ids(record):
+                    pipe.set(f"{self.prefix}item:{item_id}", record.id, px=ms)
+                await pipe.execute()
         return True
 
     async def get(self, response_id: str) -> StoredResponse | None:
@@ -81,6 +87,14 @@ class RedisStore:
                 for key in keys:
                     pipe.pexpire(key, ms)
                 await pipe.execute()
+
+    async def item(self, item_id: str) -> dict[str, Any] | None:
+        with unavailable_on_error():
+            response_id = await self.client.get(f"{self.prefix}item:{item_id}")
+        if response_id is None:
+            return None
+        record = await self.get(response_id.decode() if isinstance(response_id, bytes) else str(response_id))
+        return find_item(record, item_id) if record is not None else None
 
     async def aclose(self) -> None:
         if self._owned:

@@ -24,7 +24,7 @@ Guarantees on the messages produced (MiMo's rules, protocols.md A4):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ from .. import _json
 from .._seal import COMPACTION
 from ._content import Ctx, chat_parts, output_text, parts_text, safe_dumps
 from ._tooldefs import load_tools
-from .errors import invalid_request
+from .errors import OpenAIError, invalid_request
 
 PLACEHOLDER_REASONING = "(this turn ran without thinking mode)"
 NO_OUTPUT = "No output was recorded for this tool call."
@@ -231,6 +231,46 @@ def _compaction_trigger(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
                           param=f"{param}.type", code="unsupported_input_item")
 
 
+def _unresolvable(param: str) -> _Record:
+    """The translator gets input whose references were resolved (`resolve_references`)."""
+    raise invalid_request("An item_reference cannot be resolved here; send the item itself.", param=param,
+                          code="unsupported_input_item")
+
+
+def _unresolved(item: dict[str, Any], param: str) -> None:
+    raise OpenAIError(404, f"Item with id '{str(item.get('id'))[:100]}' not found in this conversation; send the "
+                      "item itself, or continue the response that holds it with previous_response_id.",
+                      param=param, code="item_not_found")
+
+
+def resolve_references(items: list[Any], stored: Mapping[str, Any] | None = None) -> list[Any]:
+    """`items` with each `item_reference` replaced by the item of that id found before it (a
+    conversation rebuilt from stored responses, or kept by a connection, holds their items with
+    their ids), else in `stored` (items looked up in the store by id). Raises 404 naming a
+    reference that nothing answers."""
+    by_id: dict[str, Any] = dict(stored or {})
+    out: list[Any] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            found = by_id.get(item.get("id"))  # type: ignore[arg-type]
+            if found is None:
+                _unresolved(item, f"input[{i}]")
+            out.append(found)
+            continue
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            by_id[item["id"]] = item
+        out.append(item)
+    return out
+
+
+def referenced(items: Any) -> list[str]:
+    """The ids `item_reference` items of `items` name."""
+    if not isinstance(items, list):
+        return []
+    return [i["id"] for i in items if isinstance(i, dict) and i.get("type") == "item_reference"
+            and isinstance(i.get("id"), str)]
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any], str, Ctx], _Record | None]] = {
     "message": _message,
     "reasoning": _reasoning,
@@ -246,7 +286,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], str, Ctx], _Record | None]] = {
     "compaction": _compaction,
     "compaction_summary": _compaction,
     "compaction_trigger": _compaction_trigger,
-    "item_reference": lambda item, param, ctx: None,
+    "item_reference": lambda item, param, ctx: _unresolvable(param),
 }
 
 

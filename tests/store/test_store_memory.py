@@ -114,3 +114,15 @@ def test_rejects_nonsense_limits():
         MemoryStore(max_items=0)
     with pytest.raises(ValueError):
         MemoryStore(default_ttl=0)
+
+
+async def test_items_are_found_by_id_while_their_record_lives(clock):
+    store = MemoryStore(max_items=2, default_ttl=30, clock=clock)
+    await store.put(turn("resp_1", "hi", "hello"), 30)
+    assert (await store.item("msg_out_resp_1"))["content"][0]["text"] == "hello"
+    assert await store.item("msg_nope") is None
+    await store.put(turn("resp_2", "a", "b"), 30)
+    await store.put(turn("resp_3", "c", "d"), 30)  # resp_1 leaves the LRU: so does its items' entry
+    assert await store.item("msg_out_resp_1") is None and set(store._by_item.values()) == {"resp_2", "resp_3"}
+    clock.advance(31)
+    assert await store.item("msg_out_resp_3") is None  # expired with its record

@@ -140,3 +140,17 @@ def test_open_store_picks_the_backend(redis_url):
     with pytest.raises(ValueError) as info:
         open_store("postgres://user:secret@host/db")
     assert "secret" not in str(info.value)
+
+
+async def test_items_are_found_by_id_with_their_records_ttl(redis_url, redis_prefix):
+    client = redis_client(redis_url)
+    store = RedisStore(client, prefix=redis_prefix)
+    try:
+        await store.put(turn("resp_i", "hi", "hello"), 120)
+        assert (await store.item("msg_out_resp_i"))["content"][0]["text"] == "hello"
+        assert 0 < await client.pttl(f"{redis_prefix}item:msg_out_resp_i") <= 120_000
+        assert await store.item("msg_nope") is None
+        await store.delete("resp_i")
+        assert await store.item("msg_out_resp_i") is None  # its record is gone
+    finally:
+        await client.aclose()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mimo_asgi._seal import COMPACTION, ReasoningSealer
 from mimo_asgi.translate import _mimo
 from mimo_asgi.translate._content import Ctx, chat_parts, output_text
-from mimo_asgi.translate._items import COMPACTED, COMPACTED_ELSEWHERE, NO_OUTPUT, PLACEHOLDER_REASONING
+from mimo_asgi.translate._items import COMPACTED, COMPACTED_ELSEWHERE, NO_OUTPUT, PLACEHOLDER_REASONING, resolve_references
 from mimo_asgi.translate._tooldefs import ToolNames
 from mimo_asgi.translate._tools import ToolSpec
 from mimo_asgi.translate.errors import OpenAIError
@@ -531,11 +531,23 @@ def test_web_search_call_is_an_assistant_note_not_a_tool_message():
     ]
 
 
-def test_item_reference_is_skipped_and_its_orphaned_output_kept():
+def test_an_item_reference_that_reaches_the_translator_is_a_400_naming_it():
+    """The exchange resolves references before translation; the translator never guesses."""
     body = {"input": [user("q"), {"type": "item_reference", "id": "fc_123"},
                       {"type": "function_call_output", "call_id": "call_123", "output": "result"}]}
-    assert messages_of(body) == [{"role": "user", "content": "q"},
-                                 {"role": "user", "content": "Output of tool call call_123:\nresult"}]
+    with pytest.raises(OpenAIError) as err:
+        messages_of(body)
+    assert (err.value.status, err.value.param) == (400, "input[1]")
+
+
+def test_item_references_resolve_to_the_items_before_them():
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f", "arguments": "{}"}
+    said = {"type": "message", "id": "msg_1", "role": "assistant", "content": [{"type": "output_text", "text": "hi"}]}
+    items = [user("q"), call, said, {"type": "item_reference", "id": "fc_1"}, {"type": "item_reference", "id": "msg_1"}]
+    assert resolve_references(items) == [user("q"), call, said, call, said]
+    with pytest.raises(OpenAIError) as err:
+        resolve_references([{"type": "item_reference", "id": "msg_1"}, said])  # only what comes before
+    assert (err.value.status, err.value.code, err.value.param) == (404, "item_not_found", "input[0]")
 
 
 def test_compaction_with_our_blob_carries_the_summary_and_a_foreign_one_leaves_a_note():
