@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import _decode
+from . import _decode, _tracing
 from ._accounting import UsageEvent, record, token_counts
 from ._beside import beside
 from ._relay import Job, Outcome, relay_chat, relay_compaction, relay_responses
@@ -84,7 +84,7 @@ class Result:
 
 
 class Exchange:
-    __slots__ = ("rt", "request", "kind", "account", "upstream_model", "gone", "_lease", "_tried", "_t0")
+    __slots__ = ("rt", "request", "kind", "account", "upstream_model", "gone", "trace", "_lease", "_tried", "_t0")
 
     def __init__(self, rt: Runtime, request: Request) -> None:
         self.rt = rt
@@ -96,6 +96,7 @@ class Exchange:
         self._lease: Any = None
         self._tried: frozenset[str] = frozenset()  # accounts already failed over from
         self._t0 = time.perf_counter()
+        self.trace: _tracing.ExchangeTrace | None = None  # its span, when OpenTelemetry traces
 
     async def route(self) -> bool:
         """Whether the request is MiMo's: then the account that serves it is chosen and its lease
@@ -103,7 +104,12 @@ class Exchange:
         rt, request = self.rt, self.request
         if rt.routes_by_model and rt.declines(request.model):  # no coroutine for the usual pass-through
             return False
-        self.account = rt.target(await self._resolve(), request.model)
+        try:
+            account = await self._resolve()
+        except OpenAIError as err:
+            _tracing.refused(self, self._t0, err)  # tracing: a refused request is a span too
+            raise
+        self.account = rt.target(account, request.model)
         if self.account is None:
             await self.release()  # before the host runs: it is not our request
             return False
@@ -132,10 +138,12 @@ class Exchange:
             err = OpenAIError(503, "Too many MiMo requests in flight; retry shortly.", type="server_error",
                               code="overloaded", headers={"retry-after": "1"})
             await writer.error(err)
+            _tracing.refused(self, self._t0, err)  # tracing: a refused request is a span too
             return Result(err.status, err.code or "", None, None)
         rt.in_flight += 1
         if rt.metrics is not None:
             rt.metrics.started()
+        self.trace = _tracing.start(self, self._t0)  # tracing: None unless a tracer provider is set
         try:
             limits = rt.limits
             _decode.check_limits(request.fresh, limits.max_items, limits.max_depth)
@@ -174,6 +182,8 @@ class Exchange:
             record(UsageEvent("compaction" if self.kind == "compact" else self.kind, self.account.name if self.account else "", request.model,
                               self.upstream_model, ended, writer.status, duration, token_counts(outcome.usage)),
                    ttfb, metrics=rt.metrics, on_usage=rt.on_usage)
+            if self.trace is not None:
+                self.trace.finish(self, writer, outcome)
         return Result(writer.status, ended, outcome.usage, outcome.response, outcome.continuation)
 
     async def _job(self) -> Job:
@@ -230,11 +240,15 @@ class Exchange:
                 raise OpenAIError(404, f"The model {model!r} has no MiMo mapping for account {target.name!r}.",
                                   param="model", code="model_not_found")
             self.upstream_model = job.upstream_model = upstream_model
+            if self.trace is not None:
+                self.trace.attempt(target, upstream_model, attempt)
             try:
                 ending = await relay(rt, job, target, writer, outcome)
             except OpenAIError as err:
                 if writer.started or self.gone or not _fails_over(err):
                     raise
+                if self.trace is not None:
+                    self.trace.left(err)  # tracing: the attempt's span ends with why it was left
                 await self.settle(target, err)
                 if rt.metrics is not None:
                     rt.metrics.cooldown(target.name, err)

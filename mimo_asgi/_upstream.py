@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from . import _json
+from . import _json, _tracing
 from .accounts import Account
 from .translate import errors
 
@@ -91,6 +91,7 @@ class UpstreamClient:
             "content-type": "application/json",
             "accept": "text/event-stream" if body.get("stream") else "application/json",
         }
+        _tracing.sent(headers, body)  # tracing: the exchange's trace context (traceparent) to MiMo
         t = self.timeouts
         url = self._urls.get(account.chat_url)
         if url is None:
