@@ -74,10 +74,10 @@ async def test_round_robin_capacity_and_refusals(state):
 @pytest.mark.anyio
 async def test_a_release_nobody_awaits_still_frees_the_slot_for_the_next_request(state):
     pool = SharedAccountPool([acct("a", limit=1)], state)
-    for _ in range(3):  # as the middleware does: release() in a finally, not awaited
+    for _ in range(3):  # release() called and never awaited: the slot is free for the next pick
         lease = await pool(ask())
         lease.release()
-    assert await eventually(lambda: pool.in_flight(), 0)
+        assert await eventually(lambda: pool.in_flight(), 0)  # the release lands in its own time
 
 
 @pytest.mark.anyio
