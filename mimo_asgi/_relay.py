@@ -83,6 +83,7 @@ class Outcome:
     ended: str = ""
     usage: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
+    response_id: str | None = None  # a Chat completion's (a Responses object carries its own)
     continuation: Continuation | None = None
 
 
@@ -234,10 +235,12 @@ async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWrit
     finally:
         outcome.usage = machine.usage
     if isinstance(machine, ChatStream):
-        outcome.ended = machine.finish_reason or "failed"
+        outcome.ended, outcome.response_id = machine.finish_reason or "failed", machine.response_id
         return Ending(tail=tail)
     if machine.error is not None:
         outcome.ended = machine.error.code or "failed"
         return Ending(error=machine.error)
-    return Ending(answer=chat_completion_for_client(machine.completion(), model=job.model, secrets=(account.key,),
-                                                    calls=translation.calls))
+    completion = chat_completion_for_client(machine.completion(), model=job.model, secrets=(account.key,),
+                                            calls=translation.calls)
+    outcome.ended, outcome.response_id = machine.finish_reason or "", completion.get("id") or None
+    return Ending(answer=completion)

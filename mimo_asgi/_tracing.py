@@ -236,7 +236,9 @@ class ExchangeTrace:
         if exchange.upstream_model:
             attributes["gen_ai.response.model"] = exchange.upstream_model
         response = outcome.response
-        if isinstance(response, dict) and isinstance(response.get("id"), str):
+        if outcome.response_id:
+            attributes["gen_ai.response.id"] = outcome.response_id
+        elif isinstance(response, dict) and isinstance(response.get("id"), str):
             attributes["gen_ai.response.id"] = response["id"]
         if outcome.usage is not None:
             counts = token_counts(outcome.usage)

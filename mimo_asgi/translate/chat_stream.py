@@ -43,7 +43,7 @@ class ChatStream:
     """
 
     __slots__ = ("_model", "_include_usage", "_secrets", "usage", "finish_reason", "done", "emitted_content",
-                 "_learnt", "_envelope", "_client_envelope", "_calls", "_reshapes", "_call_keys", "_last_key")
+                 "response_id", "_learnt", "_envelope", "_client_envelope", "_calls", "_reshapes", "_call_keys", "_last_key")
 
     def __init__(self, *, model: str, include_usage: bool, secrets: Iterable[str] = (),
                  calls: CallShape = ALL_CALLS) -> None:
@@ -58,6 +58,7 @@ class ChatStream:
         self.finish_reason: str | None = None
         self.done = False
         self.emitted_content = False
+        self.response_id: str | None = None  # the completion's id, as MiMo gave it
         self._learnt: bytes | None = None  # MiMo's envelope, learnt from a parsed chunk
         self._envelope: bytes | None = None  # the same, once forward may use it (see there)
         self._client_envelope = b""
@@ -72,6 +73,8 @@ class ChatStream:
             return self.fail(from_stream_error(chunk, secrets=self._secrets))
         upstream_model = chunk.get("model")
         chunk["model"] = self._model
+        if self.response_id is None and isinstance(chunk.get("id"), str):
+            self.response_id = chunk["id"]
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
