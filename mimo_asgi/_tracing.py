@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
@@ -33,9 +33,26 @@ from ._writer import Phase, StreamWriter
 from .translate.errors import OpenAIError, redact
 
 if TYPE_CHECKING:
-    from ._exchange import Exchange
-    from ._relay import Outcome
     from .accounts import Account
+
+
+class Exchange(Protocol):
+    """What tracing reads of an exchange (`_exchange.Exchange`)."""
+
+    request: Any
+    kind: str
+    account: Account | None
+    upstream_model: str
+    gone: bool
+
+
+class Outcome(Protocol):
+    """What tracing reads of how an attempt came to its end (`_relay.Outcome`)."""
+
+    ended: str
+    usage: dict[str, Any] | None
+    response: dict[str, Any] | None
+    response_id: str | None
 
 logger = logging.getLogger("mimo_asgi")
 
