@@ -102,9 +102,8 @@ def two_workers(tmp_path: Path, env: dict[str, str]) -> Iterator[Workers]:
 
 def test_stored_responses_continue_on_either_worker(own_redis: RedisServer, fake, fake_url, tmp_path):
     with two_workers(tmp_path, env_for(fake_url, own_redis.url)) as gw:
-        previous = None
-        turns = 16
-        for turn in range(turns):
+        previous, served = None, []
+        for turn in range(80):  # the kernel picks the worker of each new connection: go on until both have
             body = {"model": "gpt-5.5", "input": f"turn {turn}", "previous_response_id": previous}
             response = gw.post("/v1/responses", body, probe=f"turn{turn}")
             assert response.status_code == 200, response.text
@@ -113,9 +112,11 @@ def test_stored_responses_continue_on_either_worker(own_redis: RedisServer, fake
             assert [m["role"] for m in messages] == ["user", "assistant"] * turn + ["user"]
             # the reasoning sealed by whichever worker served a turn opens on this one: one seal key
             assert all(m.get("reasoning_content") == "Thinking briefly." for m in messages if m["role"] == "assistant")
-        served = [gw.served_by(f"turn{turn}") for turn in range(turns)]
-        assert len(set(served)) == 2, f"one worker served every turn: {served}"
-        assert any(a != b for a, b in zip(served, served[1:]))  # continued on the other worker, and found
+            served.append(gw.served_by(f"turn{turn}"))
+            switches = sum(a != b for a, b in zip(served, served[1:]))  # continued on the other worker, and found
+            if turn >= 7 and switches >= 2:
+                break
+        assert len(set(served)) == 2 and switches >= 2, f"the chain stayed on one worker: {served}"
         assert not any(PER_PROCESS in line for line in gw.lines())
 
 
