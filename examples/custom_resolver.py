@@ -123,11 +123,23 @@ class CallerAccounts:
 def host_app(callers: Mapping[str, Account]) -> Starlette:
     """The host: authenticates callers itself and answers what MiMo does not take."""
 
+    def refused(request: Request) -> JSONResponse | None:
+        if bearer(request.headers) in callers:
+            return None
+        error = {"message": "Unknown gateway key.", "type": "invalid_request_error", "param": None,
+                 "code": "invalid_api_key"}
+        return JSONResponse({"error": error}, status_code=401)
+
+    async def responses(request: Request) -> JSONResponse:
+        """A Responses request MiMo does not take: its caller is refused, or told there is no such model here."""
+        model = (await request.json()).get("model")
+        return refused(request) or JSONResponse({"error": {
+            "message": f"The model {model!r} is not served here.", "type": "invalid_request_error",
+            "param": "model", "code": "model_not_found"}}, status_code=404)
+
     async def answer(request: Request) -> JSONResponse:
-        if bearer(request.headers) not in callers:
-            error = {"message": "Unknown gateway key.", "type": "invalid_request_error", "param": None,
-                     "code": "invalid_api_key"}
-            return JSONResponse({"error": error}, status_code=401)
+        if (refusal := refused(request)) is not None:
+            return refusal
         model = (await request.json()).get("model")
         return JSONResponse({
             "id": "chatcmpl-host", "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -138,7 +150,8 @@ def host_app(callers: Mapping[str, Account]) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"]), Route("/health", health)])
+    return Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"]),
+                             Route("/v1/responses", responses, methods=["POST"]), Route("/health", health)])
 
 
 def caller_store(spec: str, accounts: list[Account]) -> dict[str, Account]:

@@ -46,18 +46,23 @@ class Request:
     endpoint `POST /v1/responses/compact`), body and model, and the ASGI scope it came with (HTTP,
     or a WebSocket's handshake), whose headers a resolver sees. `fresh`: what of the body arrived
     with this request, the part the caps are checked on (all of it, unless a WebSocket frame
-    brought only new items to a conversation its connection already holds). `since`: what an
-    earlier translation of the same conversation left to continue from (a connection's)."""
+    brought only new items to a conversation its connection already holds). A connection that
+    rebuilt the conversation itself gives it as `resumed` (`chained`: a stored answer continues
+    the stored chain of `previous_response_id`, else starts one), and `since`, what an earlier
+    translation of the same conversation left to continue from."""
 
-    __slots__ = ("route", "body", "model", "scope", "fresh", "since", "_headers")
+    __slots__ = ("route", "body", "model", "scope", "fresh", "resumed", "chained", "since", "_headers")
 
     def __init__(self, route: str, body: dict[str, Any], model: str, scope: Mapping[str, Any], *,
-                 fresh: Any = None, since: Continuation | None = None) -> None:
+                 fresh: Any = None, resumed: Resumed | None = None, chained: bool = True,
+                 since: Continuation | None = None) -> None:
         self.route = route
         self.body = body
         self.model = model
         self.scope = scope
         self.fresh = body if fresh is None else fresh
+        self.resumed = resumed
+        self.chained = chained
         self.since = since
         self._headers: dict[str, str] | None = None
 
@@ -73,14 +78,16 @@ class Request:
 class Result:
     """How an exchange ended: the status the client was given, how the answer ended (a
     Responses status, a finish reason, an error code, or "cancelled"), MiMo's usage, the final
-    Responses object when one was made, and what its translation left to continue from."""
+    Responses object when one was made, the whole conversation it answered (its item references
+    resolved), the id it was stored under, and what its translation left to continue from."""
 
-    __slots__ = ("status", "ended", "usage", "response", "continuation")
+    __slots__ = ("status", "ended", "usage", "response", "conversation", "stored", "continuation")
 
     def __init__(self, status: int, ended: str, usage: dict[str, Any] | None, response: dict[str, Any] | None,
+                 conversation: list[Any] | None = None, stored: str | None = None,
                  continuation: Continuation | None = None) -> None:
         self.status, self.ended, self.usage, self.response = status, ended, usage, response
-        self.continuation = continuation
+        self.conversation, self.stored, self.continuation = conversation, stored, continuation
 
 
 class Exchange:
@@ -184,15 +191,16 @@ class Exchange:
                    ttfb, metrics=rt.metrics, on_usage=rt.on_usage)
             if self.trace is not None:
                 self.trace.finish(self, writer, outcome)
-        return Result(writer.status, ended, outcome.usage, outcome.response, outcome.continuation)
+        return Result(writer.status, ended, outcome.usage, outcome.response, outcome.conversation, outcome.stored,
+                      outcome.continuation)
 
     async def _job(self) -> Job:
         rt, request = self.rt, self.request
         body = request.body
         kind = "compaction" if request.route == "responses" and wants_compaction(body) else request.route
         self.kind = kind
-        resumed = None
-        if kind in ("responses", "compaction") and rt.store is not None and (
+        resumed = request.resumed
+        if resumed is None and kind in ("responses", "compaction") and rt.store is not None and (
                 body.get("previous_response_id") or should_store(body)):
             resumed = await resume(rt.store, body, refresh_ttl=rt.store_ttl)
         wanted = referenced(request.fresh.get("input")) if isinstance(request.fresh, dict) else []
@@ -206,7 +214,8 @@ class Exchange:
                     body["input"] = resolved
         headers = request.headers if rt.forward_headers else {}
         extra = {h: headers[h] for h in rt.forward_headers if h in headers}
-        return Job(kind, body, request.model, "", body.get("stream") is True, resumed, extra, request.since)
+        return Job(kind, body, request.model, "", body.get("stream") is True, resumed, extra, request.since,
+                   request.chained)
 
     async def _stored_items(self, conversation: list[Any], wanted: list[str]) -> dict[str, Any]:
         """The referenced items the conversation does not hold itself, from the store."""
@@ -263,6 +272,7 @@ class Exchange:
                 target = next_target
                 continue
             # MiMo's answer is complete: the account is free before the client reads the end
+            outcome.stored = ending.stored
             await self.settle(target, None, remember="prev:" + ending.stored if ending.stored else None)
             await ending.write(writer)
             return

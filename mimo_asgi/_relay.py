@@ -52,6 +52,7 @@ class Job:
     resumed: Resumed | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     since: Continuation | None = None  # an earlier translation of the same conversation
+    chained: bool = True  # stored, the answer continues the chain of previous_response_id (else starts one)
 
 
 @dataclass(slots=True)
@@ -84,6 +85,8 @@ class Outcome:
     usage: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     response_id: str | None = None  # a Chat completion's (a Responses object carries its own)
+    conversation: list[Any] | None = None  # the whole Responses input answered, references resolved
+    stored: str | None = None  # the id the response was stored under
     continuation: Continuation | None = None
 
 
@@ -129,10 +132,12 @@ async def relay_responses(rt: Runtime, job: Job, account: Account, writer: Strea
         web_search=web_search_call_item(searched, "ws_" + secrets.token_hex(24)) if searched else None,
         cite=partial(citations_for, results=searched.results) if searched and searched.results else None,
     )
-    keep = job.resumed.own_items if job.resumed is not None and should_store(job.body) else None
+    keep = job.resumed.own_items if _stores(rt, job) else None
     outcome.continuation = translation.continuation
+    conversation = job.resumed.input if job.resumed is not None else job.body.get("input")
+    outcome.conversation = conversation if isinstance(conversation, list) else None
     return await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep,
-                               encoded=translation.encoded)
+                               chained=job.chained, encoded=translation.encoded)
 
 
 async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: StreamWriter,
@@ -144,7 +149,7 @@ async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: Stre
     _log_warnings(translation.warnings)
     stream = CompactionStream(job.body, response_id=new_response_id(), model=job.model, sealer=rt.sealer,
                               created_at=int(time.time()), secrets=(account.key,))
-    keep = kept_items(body) if job.resumed is not None and should_store(job.body) else None
+    keep = kept_items(body) if _stores(rt, job) else None
     return await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, chained=False,
                                legacy=job.kind == "compact")
 
@@ -176,6 +181,11 @@ async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamW
         return Ending(error=OpenAIError(_FAILED_STATUS.get(str(code), 502), error.get("message", "MiMo failed"),
                                         type="upstream_error", code=code), stored=stored)
     return Ending(answer=compacted_response(job.body, final) if legacy else final, stored=stored)
+
+
+def _stores(rt: Runtime, job: Job) -> bool:
+    """Whether the answer is kept in the store (the client did not say store: false)."""
+    return job.resumed is not None and rt.store is not None and should_store(job.body)
 
 
 def new_response_id() -> str:

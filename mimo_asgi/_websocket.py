@@ -25,7 +25,7 @@ from ._relay import new_response_id
 from ._runtime import Runtime
 from ._sse import SSEDecoder, payloads
 from ._writer import Phase, StreamWriter
-from .store import normalise_input, resume
+from .store import Resumed, normalise_input, resume
 from .translate.errors import OpenAIError, invalid_request
 from .translate.websocket import (
     TERMINALS,
@@ -186,13 +186,12 @@ class Connection:
         own = normalise_input(body.get("input") if body.get("input") is not None else [])
         previous = body.get("previous_response_id")
         chained = turn is not None and previous == turn.response_id
-        fresh = None  # what the caps are checked on: the whole body, or a chained frame's own part
-        if chained:
+        resumed = None
+        if chained:  # the whole conversation is the connection's; the frame keeps what it said (echoed)
             assert turn is not None
-            fresh = {**body, "input": own}
             # What is kept is the items: each frame's own tools and instructions are not counted again.
             full, size = turn.continued(own), turn.size + len(_json.dumps(own))
-            body["input"], body["previous_response_id"] = full, None
+            resumed = Resumed(full, own if turn.stored else full, None)
         elif previous not in (None, "") and (rt.store is None or not isinstance(previous, str)):
             raise previous_not_found(str(previous))
         else:  # the whole input, or a stored response's continuation (the store rebuilds it)
@@ -201,7 +200,11 @@ class Connection:
         if not isinstance(model, str) or not model:
             raise invalid_request("'model' is required and must be a string.", param="model")
         since = turn.continuation if chained and turn is not None else None
-        exchange = Exchange(rt, Request("responses", body, model, self.scope, fresh=fresh, since=since))
+        # Stored, a chained frame's answer continues the stored chain when the turn it follows
+        # was stored, else it starts one holding the whole conversation.
+        exchange = Exchange(rt, Request("responses", body, model, self.scope, resumed=resumed,
+                                        chained=turn is not None and turn.stored, since=since))
+        stored = None
         try:
             mine = await exchange.route()
             if not generate:  # a warm-up: nothing is generated, upstream or by the host
@@ -220,16 +223,17 @@ class Connection:
                 writer = FrameWriter(self, first_byte_timeout=rt.upstream.timeouts.first_byte,
                                      keepalive_seconds=rt.keepalive_seconds)
                 result = await exchange.run(writer, self._gone.wait)
-                response, continuation = result.response, result.continuation
-            else:
-                response, continuation = await self._bridge(body), None
+                response, continuation, stored = result.response, result.continuation, result.stored
+                full = result.conversation if result.conversation is not None else full
+            else:  # the host knows nothing of this connection: the whole conversation, no previous id
+                whole = {**body, "input": full, "previous_response_id": None} if chained else body
+                response, continuation = await self._bridge(whole), None
         finally:
             await exchange.release()
         if response is not None:
             stateless = chained or previous in (None, "")
-            if isinstance(body.get("input"), list):
-                full = body["input"]  # as the exchange left it: its item references resolved
-            self._turn = next_turn(response, full, size, rt.limits.max_body_size, continuation) if stateless else None
+            self._turn = next_turn(response, full, size, rt.limits.max_body_size, continuation,
+                                   stored=stored is not None) if stateless else None
 
     async def _bridge(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """A frame for the host: `POST` to the same path with the whole input, the handshake's
@@ -252,6 +256,7 @@ class Connection:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(cancel_when_gone, tg.cancel_scope)
+            host.done = tg.cancel_scope  # once its terminal is relayed, the rest of its answer is not waited for
             try:
                 await self.rt.app(http_scope(self.scope, len(payload)), receive, host.send)
             except Exception:
@@ -280,7 +285,7 @@ class HostAnswer:
     as an `error` frame with its status."""
 
     __slots__ = ("_conn", "status", "_stream", "_decoder", "_parts", "_size", "_headers", "final", "_ended", "_shown",
-                 "_sequence")
+                 "_sequence", "done")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -294,6 +299,7 @@ class HostAnswer:
         self._ended = False  # a terminal event was relayed
         self._shown: dict[str, Any] | None = None  # the last `response` a relayed event carried
         self._sequence = 0  # the sequence number after the last relayed event's
+        self.done: anyio.CancelScope | None = None  # cancelled once the terminal is relayed
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -326,6 +332,8 @@ class HostAnswer:
                     self._ended = True
                     self.final = self._shown
             await self._conn.send_text(event.data, last=self._ended)
+            if self._ended and self.done is not None:  # the client's next frame waits on this one
+                self.done.cancel()
 
     async def finish(self) -> dict[str, Any] | None:
         if self._stream:

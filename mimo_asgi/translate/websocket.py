@@ -124,6 +124,7 @@ class Turn:
     output: list[Any]
     size: int
     continuation: Continuation | None = None
+    stored: bool = False  # the response is in the store too (a stored answer chained to it continues its chain)
 
     def continued(self, own: list[Any]) -> list[Any]:
         """The whole input of a frame chained to this turn that brought `own` items."""
@@ -131,7 +132,7 @@ class Turn:
 
 
 def next_turn(response: Mapping[str, Any], full_input: list[Any], input_size: int, max_size: int,
-              continuation: Continuation | None = None) -> Turn | None:
+              continuation: Continuation | None = None, *, stored: bool = False) -> Turn | None:
     """The turn to keep after `response` (a final Responses object) answered `full_input`
     (`input_size`: its size as JSON, see `Turn`), or None: a response that
     failed cannot be chained from, and a conversation past `max_size` bytes of JSON is not kept
@@ -142,7 +143,7 @@ def next_turn(response: Mapping[str, Any], full_input: list[Any], input_size: in
     size = input_size + len(_json.dumps(output))
     if size > max_size:
         return None
-    return Turn(response["id"], full_input, list(output), size, continuation)
+    return Turn(response["id"], full_input, list(output), size, continuation, stored)
 
 
 def _list(value: Any) -> list[Any]:

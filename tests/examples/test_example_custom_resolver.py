@@ -156,3 +156,13 @@ def test_gateway_keys_config():
     with pytest.raises(ValueError) as bad:
         custom_resolver.caller_store(f"{GW_ALICE}=carol", accounts)
     assert "carol" in str(bad.value) and GW_ALICE not in str(bad.value)
+
+
+def test_an_unknown_caller_is_refused_on_the_responses_route_too(served, fake):
+    """Not a 404 (which clients such as Codex retry): the host refuses a caller it does not know."""
+    url, _ = served
+    with pytest.raises(openai.AuthenticationError):
+        sdk(url, api_key="gw-stranger").responses.create(**RESPONSES)
+    with pytest.raises(openai.NotFoundError):  # a known caller asking for a model nobody serves here
+        sdk(url, api_key=GW_ALICE).responses.create(**{**RESPONSES, "model": "claude-3"})
+    assert not fake.requests

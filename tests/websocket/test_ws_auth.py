@@ -61,7 +61,8 @@ def test_a_good_gateway_key_is_served_and_never_sent_upstream(keyed, fake, open_
     assert [_bearer(r.headers) for r in resolver.seen] == [GOOD, GOOD]
     assert all(r.scope["type"] == "websocket" and r.scope["path"] == "/v1/responses" for r in resolver.seen)
     assert resolver.seen[0].body["input"] == "first frame"
-    assert resolver.seen[1].body["input"][-1]["content"][0]["text"] == "second frame"
+    assert resolver.seen[1].body["input"] == "second frame"  # that frame's body, as the client sent it
+    assert resolver.seen[1].body["previous_response_id"] == first["id"]
 
 
 @pytest.mark.parametrize("headers", [{"Authorization": f"Bearer {BAD}"}, {}], ids=["unknown-key", "no-key"])

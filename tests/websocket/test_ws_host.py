@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -260,3 +261,30 @@ def test_the_connection_cap_refuses_one_more_with_426(serve_with_host, host, fak
     second.ws.close()
     assert wait_for(lambda: mw.runtime.websockets == 1, 5)
     completed(open_ws(url).create(model="gpt-5.5", input="a place again"))
+
+
+def test_a_host_that_keeps_its_stream_open_after_the_terminal_does_not_hold_the_next_frame(
+        serve_gateway, fake, fake_url, open_ws):
+    """The terminal ends the host's part: what it would still send is not waited for."""
+    async def lingering(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        events = [{"type": "response.created", "sequence_number": 0,
+                   "response": _response(1, "host-sse", "in_progress", [])},
+                  {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+                   "item": {**_message("done", 1), "status": "in_progress", "content": []}},
+                  {"type": "response.output_item.done", "sequence_number": 2, "output_index": 0,
+                   "item": _message("done", 1)},
+                  {"type": "response.completed", "sequence_number": 3,
+                   "response": _response(1, "host-sse", "completed", [_message("done", 1)])}]
+        await send({"type": "http.response.body", "body": _sse(events), "more_body": True})
+        await anyio.sleep_forever()  # never ends its answer
+
+    account = Account("main", TEST_KEY, base_url=fake_url, upstream="mimo", models=MODELS)
+    url, mw = serve_gateway(accounts=[account], api_key=None, seal_key="k")
+    mw.app = mw.runtime.app = lingering
+    ws = open_ws(url)
+    first = ws.create(model="host-sse", input="hi")
+    assert first[-1]["type"] == "response.completed" and output_text(first[-1]["response"]) == "done"
+    fake.queue(Answer(text="next", reasoning=""))
+    assert output_text(completed(ws.create(model="gpt-5.5", input="next"))) == "next"
