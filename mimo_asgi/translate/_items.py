@@ -1,6 +1,6 @@
 """Responses `input` items -> MiMo chat messages (pure).
 
-Guarantees on the messages produced (MiMo's rules, protocols.md A4):
+Guarantees on the messages produced (each keeps one of MiMo's message rules, docs/mimo.md):
 - consecutive assistant-side items (text, reasoning, tool calls, web-search notes) form ONE
   assistant message; its `content` is a string or absent, never null;
 - every tool call is followed directly by exactly one `tool` message with string content:

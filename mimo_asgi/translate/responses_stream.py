@@ -272,7 +272,7 @@ class ResponsesStream:
                        output_index=item.output_index, summary_index=0, part={"type": "summary_text", "text": ""})
         item = self._reasoning
         item.parts.append(text)
-        # The hot events are built as literals (same keys, same order as `_emit`): a third cheaper.
+        # Built inline, skipping `_emit`'s `**fields` merge per delta: must stay byte-equal to what `_emit` builds.
         self._out.append({"type": "response.reasoning_summary_text.delta", "sequence_number": self._seq,
                           "item_id": item.item_id, "output_index": item.output_index, "summary_index": 0,
                           "delta": text})
