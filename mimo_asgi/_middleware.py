@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import _http, _websocket
 from ._accounting import UsageEvent
@@ -31,6 +31,11 @@ logger = logging.getLogger("mimo_asgi")
 DEFAULT_RESPONSES_PATHS = ("/v1/responses", "/responses")
 DEFAULT_CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 _FROM_ENV: Any = object()
+# The app a MimoMiddleware wraps: any ASGI 3 application. Frameworks type scope, receive and send
+# each their own way (Starlette a MutableMapping, Litestar and asgiref TypedDicts, plain apps a
+# dict), and a callable whose parameters are narrower than the declared ones does not match, so
+# only `Any` there admits them all.
+ASGIApplication = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 class MimoMiddleware:
@@ -66,7 +71,7 @@ class MimoMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApplication,
         *,
         resolver: Resolver | None = None,
         accounts: Sequence[Account] | None = None,

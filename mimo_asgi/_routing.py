@@ -11,7 +11,7 @@ PAYG_BASE_URL = "https://api.xiaomimimo.com/v1"
 TOKEN_PLAN_BASE_URL = "https://token-plan-cn.xiaomimimo.com/v1"
 MIMO_HOST_SUFFIX = "xiaomimimo.com"
 # Only `tp-` is unambiguous: MiMo's pay-as-you-go keys share `sk-` with OpenAI, and
-# `sk-cp-` is MiniMax's Token Plan format (protocols.md A1).
+# `sk-cp-` is MiniMax's Token Plan key format, not MiMo's.
 MIMO_KEY_PREFIXES = ("tp-",)
 
 

@@ -14,6 +14,7 @@ asks for them on spans; keys never are.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -129,7 +130,7 @@ def _find_tracer() -> Any:
         if not _PROVIDER_NAMED:
             return None  # nobody loaded the API: no provider can have been set
         try:
-            import opentelemetry.trace as api
+            api = importlib.import_module("opentelemetry.trace")
         except ImportError:
             return None
     provider = api.get_tracer_provider()
@@ -370,7 +371,7 @@ def _finish_reasons(kind: str, outcome: Outcome, error: str | None) -> tuple[str
     if status == "incomplete":
         details = response.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
-        return (_INCOMPLETE.get(reason, "length"),)
+        return (_INCOMPLETE.get(reason, "length") if isinstance(reason, str) else "length",)
     return None
 
 

@@ -36,7 +36,7 @@ def _user_text(content: Any) -> str:
     if isinstance(content, str):
         parts = [content]
     elif isinstance(content, list):
-        parts = [p.get("text") for p in content
+        parts = [p["text"] for p in content
                  if isinstance(p, dict) and p.get("type") in _TEXT_TYPES and isinstance(p.get("text"), str)]
     else:
         return ""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._record import DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse, encode_for_store, find_item, item_ids
 from ._redis_client import DEFAULT_TIMEOUT, close_client, redis_client, unavailable_on_error
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("mimo_asgi.store")
 
@@ -30,7 +33,7 @@ class RedisStore:
 
     def __init__(
         self,
-        url_or_client: str | Any,
+        url_or_client: str | Redis,
         *,
         prefix: str = "mimo_asgi:",
         default_ttl: float = DEFAULT_TTL,
@@ -40,7 +43,8 @@ class RedisStore:
         if default_ttl <= 0 or max_bytes_per_record < 1:
             raise ValueError("default_ttl and max_bytes_per_record must be positive")
         self._owned = isinstance(url_or_client, str)
-        self.client = redis_client(url_or_client, timeout=timeout) if self._owned else url_or_client
+        self.client: Redis = (redis_client(url_or_client, timeout=timeout) if isinstance(url_or_client, str)
+                              else url_or_client)
         self.prefix = prefix
         self.default_ttl = default_ttl
         self.max_bytes_per_record = max_bytes_per_record

@@ -1,5 +1,5 @@
 """An `Answer` turned into the bytes MiMo would send (pure): chat.completion bodies, chunk
-streams and error bodies (protocols.md A6, A7, C)."""
+streams and error bodies, in the shapes docs/mimo.md describes ("Answers", "Errors")."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def sse_events(answer: Answer, turn: Turn, usage_body: dict[str, Any], prefix: s
 def error_payload(status: int, body: Mapping[str, Any] | None, stream: bool) -> tuple[bytes, bytes]:
     """(content type, body) of a non-2xx answer. 401 and 429 come from MiMo's gateway as
     indented JSON, also for streams; other errors to stream requests get the model service's
-    SSE framing: `data:` without a space and without a closing blank line (A7.7)."""
+    SSE framing: `data:` without a space and without a closing blank line."""
     body = body if body is not None else error_body(status)
     if status in GATEWAY_STATUSES:
         return b"application/json", json.dumps(body, indent=4, ensure_ascii=False).encode()

@@ -8,15 +8,18 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Literal
 
 STARTUP_TIMEOUT = 10.0
-# Streams a test left stalled must not hold the shutdown: they are cancelled after this.
-GRACEFUL_SHUTDOWN = 1.0
+# Streams a test left stalled must not hold the shutdown: they are cancelled after this many
+# seconds (whole seconds: uvicorn's setting is an int).
+GRACEFUL_SHUTDOWN = 1
+Lifespan = Literal["auto", "on", "off"]  # uvicorn's lifespan modes
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto", ws: str = "auto") -> AsyncIterator[str]:
+async def serve(app: Any, *, host: str = "127.0.0.1", lifespan: Lifespan = "auto",
+                ws: str = "auto") -> AsyncIterator[str]:
     """Serve `app` in a task of the running asyncio loop; yields `http://HOST:PORT`.
 
     The app shares the test's event loop (so it may await the test's events). The server is
@@ -43,7 +46,8 @@ async def serve(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto", ws
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto", ws: str = "auto") -> Iterator[str]:
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1", lifespan: Lifespan = "auto",
+                    ws: str = "auto") -> Iterator[str]:
     """Serve `app` from a daemon thread with its own event loop; yields `http://HOST:PORT`.
 
     For sync tests (the openai sync client, plain httpx.Client) and fixtures. Stopped on exit.
@@ -74,7 +78,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", lifespan: str = "auto"
         sock.close()  # uvicorn closes it on shutdown, but not when startup failed
 
 
-def _prepare(app: Any, host: str, lifespan: str, ws: str) -> tuple[Any, socket.socket, str]:
+def _prepare(app: Any, host: str, lifespan: Lifespan, ws: str) -> tuple[Any, socket.socket, str]:
     import uvicorn  # a test dependency: imported only when a server is wanted
 
     class Server(uvicorn.Server):

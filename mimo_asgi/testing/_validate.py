@@ -1,5 +1,6 @@
 """MiMo's request rules for `POST /v1/chat/completions` (pure): each rule is a function that
-raises `Rejection` with the status and body MiMo answers (protocols.md A3-A5, A7)."""
+raises `Rejection` with the status and body MiMo answers. docs/mimo.md states the rules and
+where they come from."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def check_model(body: dict[str, Any], host: Host) -> None:
 
 
 def check_params(body: dict[str, Any], host: Host) -> None:
-    """Only documented top-level fields (A3); `enable_thinking`, `user`, `n`, ... are refused."""
+    """Only the top-level fields MiMo documents or is seen to accept (docs/mimo.md, "Request
+    fields"); `enable_thinking`, `user`, `n`, ... are refused."""
     for name in body:
         if name not in ALLOWED_PARAMS:
             raise incorrect(f"Unrecognized request argument supplied: {name}")
@@ -139,7 +141,8 @@ def check_response_format(body: dict[str, Any], host: Host) -> None:
 
 
 def check_tools(body: dict[str, Any], host: Host) -> None:
-    """Tool types, names, `strict`, duplicates and the web search plugin switch (A5, A9)."""
+    """Tool types, names, `strict`, duplicates, and `web_search` only where the account's web
+    search plugin is activated (docs/mimo.md, "Tools")."""
     tools = body.get("tools")
     if tools is None:
         return
@@ -178,7 +181,7 @@ def _check_function_tool(tool: dict[str, Any], i: int) -> str:
 
 
 def check_messages(body: dict[str, Any], host: Host) -> None:
-    """Roles, content shapes, tool call arguments, images (A4)."""
+    """Roles, content shapes, tool call arguments, images (docs/mimo.md, "Message rules")."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise incorrect("messages: Field required (a non-empty list)")

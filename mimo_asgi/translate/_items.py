@@ -1,6 +1,6 @@
 """Responses `input` items -> MiMo chat messages (pure).
 
-Guarantees on the messages produced (MiMo's rules, protocols.md A4):
+Guarantees on the messages produced (each keeps one of MiMo's message rules, docs/mimo.md):
 - consecutive assistant-side items (text, reasoning, tool calls, web-search notes) form ONE
   assistant message; its `content` is a string or absent, never null;
 - every tool call is followed directly by exactly one `tool` message with string content:
@@ -187,14 +187,18 @@ def _tool_search_call(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
 
 
 def _web_search_call(item: dict[str, Any], param: str, ctx: Ctx) -> _Record:
-    action = item.get("action") if isinstance(item.get("action"), dict) else {}
+    action = item.get("action")
+    if not isinstance(action, dict):
+        action = {}
     kind, url = action.get("type"), action.get("url")
     if kind == "open_page" and isinstance(url, str):
         return _Said(f"(opened web page: {url})")
     if kind == "find_in_page" and isinstance(url, str):
         pattern = action.get("pattern") if isinstance(action.get("pattern"), str) else ""
         return _Said(f"(searched {url} for: {pattern})")
-    more = action.get("queries") if isinstance(action.get("queries"), list) else []
+    more = action.get("queries")
+    if not isinstance(more, list):
+        more = []
     queries = [q for q in (action.get("query"), *more) if isinstance(q, str) and q]
     if queries:
         return _Said(f"(searched the web for: {'; '.join(dict.fromkeys(queries))})")
@@ -406,11 +410,11 @@ def translate_items(value: Any, ctx: Ctx, *, thinking: bool,
             raise CannotContinue
         answered = since.call_ids
     outputs: dict[str, _Output] = {}
-    placed: set[int] = set()
+    placed: dict[int, str] = {}  # id() of each output placed with its call -> the call's id
     for _, r in records:
         if isinstance(r, _Output) and r.call_id in call_ids and r.call_id not in answered and r.call_id not in outputs:
             outputs[r.call_id] = r
-            placed.add(id(r))
+            placed[id(r)] = r.call_id
     asm = _Assembler(thinking, outputs, list(since.messages) if since is not None else [])
     seen = list(answered)  # call ids in order; a checkpoint keeps how many it saw
     seen_set = set(answered)
@@ -446,11 +450,12 @@ def translate_items(value: Any, ctx: Ctx, *, thinking: bool,
             if r.call_id:
                 orphans.append(r.call_id)
         else:
-            if r.call_id in unanswered:
-                unanswered.discard(r.call_id)
-            elif r.call_id not in seen_set:
-                early.add(r.call_id)
-            if any(c.call_id == r.call_id for c in asm.calls):
+            call_id = placed[id(r)]
+            if call_id in unanswered:
+                unanswered.discard(call_id)
+            elif call_id not in seen_set:
+                early.add(call_id)
+            if any(c.call_id == call_id for c in asm.calls):
                 asm.flush()  # the output marks the end of the turn that made the call
         if not (blocked or unanswered or early or asm.texts or asm.reasoning or asm.calls):
             closed = (i + 1, len(asm.messages), len(seen), len(orphans))

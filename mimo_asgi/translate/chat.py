@@ -428,7 +428,8 @@ def _parts(content: Any, where: str) -> list[dict]:
 
 
 def _flat_text(content: Any, where: str, warnings: list[str]) -> str:
-    """System, assistant and tool content as one string (MiMo 400s on tool content lists, A4)."""
+    """System, assistant and tool content as one string (MiMo answers a tool message whose
+    content is a list with 400 "`text` is not set")."""
     if content is None:
         return ""
     if isinstance(content, str):

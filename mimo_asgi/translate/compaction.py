@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 from .. import _json
 from .._seal import COMPACTION, ReasoningSealer
@@ -96,7 +96,7 @@ def wants_compaction(body: Any) -> bool:
     return isinstance(body, dict) and _ends_with_trigger(body.get("input"))
 
 
-def _ends_with_trigger(items: Any) -> bool:
+def _ends_with_trigger(items: Any) -> TypeGuard[list[Any]]:
     return isinstance(items, list) and bool(items) and isinstance(items[-1], dict) and items[-1].get("type") == TRIGGER
 
 
