@@ -132,7 +132,7 @@ async def relay_responses(rt: Runtime, job: Job, account: Account, writer: Strea
         web_search=web_search_call_item(searched, "ws_" + secrets.token_hex(24)) if searched else None,
         cite=partial(citations_for, results=searched.results) if searched and searched.results else None,
     )
-    keep = job.resumed.own_items if _stores(rt, job) else None
+    keep = job.resumed.own_items if job.resumed is not None and _stores(rt, job) else None
     outcome.continuation = translation.continuation
     conversation = job.resumed.input if job.resumed is not None else job.body.get("input")
     outcome.conversation = conversation if isinstance(conversation, list) else None

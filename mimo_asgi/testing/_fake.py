@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .. import _json
-from ._reply import Receive, RecordedRequest, Reply, Send, lifespan, read_body
+from starlette.types import Receive, Scope, Send
+
+from ._reply import RecordedRequest, Reply, lifespan, read_body
 from ._script import Answer, error_body
 from ._validate import Host, incorrect, validate
 
-Scope = dict[str, Any]
 Responder = Callable[[dict[str, Any]], "Answer | Awaitable[Answer]"]
 
 DEFAULT_MODELS: tuple[str, ...] = (

@@ -55,7 +55,7 @@ APPLY_PATCH = {"type": "custom", "name": "apply_patch", "description": "Edit fil
 # ---------------------------------------------------------------- MiMo rule checker
 
 def check_mimo_rules(body: dict[str, Any]) -> None:
-    """MiMo's request rules (protocols.md A3-A5) that every translated body must satisfy."""
+    """MiMo's request rules (docs/mimo.md: request fields, message rules, tools) that every translated body must satisfy."""
     assert set(body) <= MIMO_FIELDS, set(body) - MIMO_FIELDS
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["thinking"]["type"] in ("enabled", "disabled")
