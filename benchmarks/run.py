@@ -27,8 +27,8 @@ REQUIREMENTS = ROOT / "benchmarks" / "requirements.txt"
 STAMP = VENV / "requirements.sha256"
 
 # number -> module; run in this order (cheap and in-process first, servers after).
-SUITE = {"6": "json_codecs", "7": "redis_pool", "2": "translation", "3": "peer_litellm", "1": "passthrough",
-         "4": "ttfb", "5": "concurrency"}
+SUITE = {"6": "json_codecs", "7": "redis_pool", "8": "session", "2": "translation", "3": "peer_litellm",
+         "1": "passthrough", "4": "ttfb", "5": "concurrency"}
 
 
 def _in_venv() -> bool:

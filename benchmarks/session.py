@@ -1,4 +1,4 @@
-"""Benchmark 7: gateway CPU per turn of a long Codex-like session, against the conversation's
+"""Benchmark 8: gateway CPU per turn of a long Codex-like session, against the conversation's
 length: over HTTP (the whole input every turn, as Codex sends it after falling back to HTTPS) and
 over the WebSocket (only the new items; the connection keeps the rest).
 
@@ -196,15 +196,19 @@ def measure(quick: bool) -> dict[str, dict[int, float]]:
 
 def run(quick: bool) -> list[Row]:
     curves = measure(quick)
+    try:
+        plot(curves)
+    except ImportError:  # matplotlib is in benchmarks/requirements.txt; without it, no picture
+        pass
     ws, http = curves["WebSocket"], curves["HTTP"]
     small, large = LENGTHS[0], LENGTHS[-1]
     ratio = ws[large] / ws[small]
     shape = ", ".join(f"{n}: {http[n] * 1000:.2f} / {ws[n] * 1000:.2f}" for n in LENGTHS)
     return [Row(
-        f"7 CPU per turn, {large} vs {small} turns (WebSocket)",
+        f"8 CPU per turn, {large} vs {small} turns (WebSocket)",
         f"{ws[large] * 1000:.2f} ms vs {ws[small] * 1000:.2f} ms", f"HTTP {http[large] * 1000:.2f} ms vs "
         f"{http[small] * 1000:.2f} ms ({http[large] / http[small]:.1f}x)", ratio, f"<= {TARGET}x", ratio <= TARGET,
-        notes=[f"7 ms per turn by conversation length, HTTP / WebSocket: {shape}"])]
+        notes=[f"8 ms per turn by conversation length, HTTP / WebSocket: {shape}"])]
 
 
 def plot(curves: dict[str, dict[int, float]], path: Path = PLOT) -> None:
