@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _json
+from .._usage import token_counts
 
 _SERVICE_TIERS = frozenset({"default", "flex", "priority", "scale"})
 
@@ -143,42 +144,20 @@ def snapshot(
     }
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    return 0
-
-
-def _detail(raw: Mapping[str, Any], key: str, field: str) -> int:
-    details = raw.get(key)
-    return _int(details.get(field)) if isinstance(details, dict) else 0
-
-
 def map_usage(raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    """MiMo chat usage -> Responses usage; every count an int, zeros when absent.
+    """MiMo chat usage -> Responses usage, from the counts `token_counts` reads (the same numbers
+    the log line, metrics and `on_usage` get).
 
     `cache_write_tokens` is included because the openai SDK's model requires it;
     MiMo does not report cache writes, so it is 0.
     """
-    raw = raw if isinstance(raw, Mapping) else {}
-    input_tokens = _int(raw.get("prompt_tokens"))
-    output_tokens = _int(raw.get("completion_tokens"))
-    total = _int(raw.get("total_tokens")) or input_tokens + output_tokens
+    counts = token_counts(raw)
     return {
-        "input_tokens": input_tokens,
-        "input_tokens_details": {
-            "cached_tokens": _detail(raw, "prompt_tokens_details", "cached_tokens"),
-            "cache_write_tokens": 0,
-        },
-        "output_tokens": output_tokens,
-        "output_tokens_details": {
-            "reasoning_tokens": _detail(raw, "completion_tokens_details", "reasoning_tokens"),
-        },
-        "total_tokens": total,
+        "input_tokens": counts["input_tokens"],
+        "input_tokens_details": {"cached_tokens": counts["cached_tokens"], "cache_write_tokens": 0},
+        "output_tokens": counts["output_tokens"],
+        "output_tokens_details": {"reasoning_tokens": counts["reasoning_tokens"]},
+        "total_tokens": counts["total_tokens"],
     }
 
 
