@@ -105,6 +105,11 @@ class Exchange:
         self._t0 = time.perf_counter()
         self.trace: _tracing.ExchangeTrace | None = None  # its span, when OpenTelemetry traces
 
+    @property
+    def served(self) -> str:
+        """What was asked of MiMo, as logs, metrics and spans name it: responses, chat or compaction."""
+        return "compaction" if self.kind == "compact" else self.kind
+
     async def route(self) -> bool:
         """Whether the request is MiMo's: then the account that serves it is chosen and its lease
         (if the resolver gives one) held. Raises OpenAIError (e.g. the pool's 503)."""
@@ -186,7 +191,7 @@ class Exchange:
             ended = "cancelled" if self.gone else (outcome.ended or "completed")
             duration = time.perf_counter() - self._t0
             ttfb = writer.first_sent - self._t0 if writer.first_sent is not None else None
-            record(UsageEvent("compaction" if self.kind == "compact" else self.kind, self.account.name if self.account else "", request.model,
+            record(UsageEvent(self.served, self.account.name if self.account else "", request.model,
                               self.upstream_model, ended, writer.status, duration, token_counts(outcome.usage)),
                    ttfb, metrics=rt.metrics, on_usage=rt.on_usage)
             if self.trace is not None:

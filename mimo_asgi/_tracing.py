@@ -46,6 +46,9 @@ class Exchange(Protocol):
     upstream_model: str
     gone: bool
 
+    @property
+    def served(self) -> str: ...
+
 
 class Outcome(Protocol):
     """What tracing reads of how an attempt came to its end (`_relay.Outcome`)."""
@@ -243,7 +246,7 @@ class ExchangeTrace:
 
     def _outcome_attributes(self, exchange: Exchange, writer: StreamWriter, outcome: Outcome,
                             error: str | None) -> dict[str, Any]:
-        attributes: dict[str, Any] = {"mimo_asgi.route": "compaction" if exchange.kind == "compact" else exchange.kind,
+        attributes: dict[str, Any] = {"mimo_asgi.route": exchange.served,
                                       "mimo_asgi.attempts": self._attempts}
         if writer.status:
             attributes["mimo_asgi.status_code"] = writer.status
