@@ -8,7 +8,7 @@ any content (and before the answer started) is raised, so the request can fail o
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -44,7 +44,7 @@ class Writer(Protocol):
 
     @property
     def started(self) -> bool: ...
-    async def write(self, data: bytes, *, content: bool) -> None: ...
+    def write(self, data: bytes, *, content: bool) -> Awaitable[None]: ...
 
 
 class EventTranslator(Protocol):
@@ -111,6 +111,7 @@ async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequ
     stream, counted through `on_skipped`): the answer goes on."""
     out: list[bytes] = []
     saw_done = False
+    content = False  # the answer has content: stream bytes are held back until it has
     skipped = 0  # data lines that were not JSON
     loads = _json.loads
     forward = machine.forward
@@ -147,10 +148,18 @@ async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequ
 
     try:
         decoder = SSEDecoder()
-        split, feed = decoder.split, decoder.feed
+        whole, split, feed = decoder.whole, decoder.split, decoder.feed
         chunks = response.aiter_bytes()
         try:
             async for raw in chunks:
+                event = whole(raw)  # MiMo's usual read: one whole event
+                if event is not None:
+                    data = forward(event)
+                    if data is not None:
+                        if data:
+                            content = content or machine.emitted_content  # once true, it stays so
+                            await write(data, content=content)
+                        continue
                 frames, rest = split(raw)
                 for i, frame in enumerate(frames):
                     part = forward(frame)
@@ -166,7 +175,8 @@ async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequ
                 if out:
                     data = out[0] if len(out) == 1 else b"".join(out)
                     out.clear()
-                    await write(data, content=machine.emitted_content)
+                    content = content or machine.emitted_content  # once true, it stays so
+                    await write(data, content=content)
             else:
                 take(decoder.close())
         except SSEError:

@@ -93,6 +93,14 @@ class SSEDecoder:
             self._hold(last)
         return self._lines(lines)
 
+    def whole(self, data: bytes) -> bytes | None:
+        """`data` itself when it is exactly one event of one line and nothing is held (MiMo's usual
+        read: no allocation, no decoding); None otherwise (then `split`, or `feed`)."""
+        if data.find(b"\n") + 2 == len(data) and data[-1] == _LF and _CR not in data \
+                and not (self._tail or self._data or self._event is not None or self._skip_lf):
+            return data
+        return None
+
     def split(self, data: bytes) -> tuple[Sequence[bytes], bytes]:
         """The whole events at the start of the held bytes and `data`, each as its raw bytes
         (`...\n\n`), and the rest, for `feed` (which holds what is unfinished). Events are cut
@@ -107,7 +115,7 @@ class SSEDecoder:
             self._tail_len = 0
         size = len(data)
         lf = data.find(b"\n")  # one byte: memchr, unlike b"\n\n"
-        if lf + 2 == size and data[-1] == _LF:  # MiMo's usual read: one event of one line
+        if lf + 2 == size and data[-1] == _LF:  # one event of one line
             return (data,), b""
         frames: list[bytes] = []
         pos = 0  # the next event's start

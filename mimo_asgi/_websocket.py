@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio
@@ -400,7 +401,10 @@ class FrameWriter(StreamWriter):
     async def _start(self) -> None:
         self.status = 200
 
-    async def _out(self, data: bytes) -> None:
+    def _out(self, data: bytes) -> Awaitable[None]:
+        return self._frames(data)
+
+    async def _frames(self, data: bytes) -> None:
         for payload in payloads(data):
             self._events += 1
             await self._conn.send_text(payload.decode())

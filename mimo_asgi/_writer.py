@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import anyio
@@ -41,6 +41,21 @@ class Phase(enum.IntEnum):
     DONE = 4  # the answer is complete
 
 
+# Read once per upstream read: globals, not attribute look-ups.
+_STREAMING = Phase.STREAMING
+_monotonic = time.monotonic
+
+
+class _Done:
+    """An awaitable that is already done."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield from ()
+
+
+_NOTHING = _Done()
+
+
 class StreamWriter:
     """The transport-independent half of a writer. Subclasses define `_start` (the answer's
     start, once), `_out` (stream bytes), `_finish` (the last bytes), `_keepalive` and `error`."""
@@ -65,13 +80,18 @@ class StreamWriter:
         """The client has, or is getting, the start of the answer: no failover, no error answer."""
         return self.phase >= Phase.STARTING
 
-    async def write(self, data: bytes, *, content: bool) -> None:
-        """Stream bytes. Until the first content they are held back (`ticker` bounds the wait)."""
-        if self.phase is Phase.STREAMING:
+    def write(self, data: bytes, *, content: bool) -> Awaitable[None]:
+        """Stream bytes. Until the first content they are held back (`ticker` bounds the wait).
+        While streaming this is the ASGI send itself (no coroutine of its own: it runs once per
+        upstream read)."""
+        if self.phase is _STREAMING:
             if data:
-                self.last_sent = time.monotonic()
-                await self._out(data)
-            return
+                self.last_sent = _monotonic()
+                return self._out(data)
+            return _NOTHING
+        return self._hold(data, content)
+
+    async def _hold(self, data: bytes, content: bool) -> None:
         if data:
             self._held.append(data)
             if self.phase is Phase.IDLE:
@@ -142,7 +162,9 @@ class StreamWriter:
     async def _start(self) -> None:
         raise NotImplementedError
 
-    async def _out(self, data: bytes) -> None:
+    def _out(self, data: bytes) -> Awaitable[None]:
+        """Stream bytes out: the awaitable that sends them (not a coroutine of its own: this runs
+        once per upstream read)."""
         raise NotImplementedError
 
     async def _finish(self, tail: bytes) -> None:
@@ -187,8 +209,16 @@ class HTTPWriter(StreamWriter):
         self.status = 200
         await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
 
-    async def _out(self, data: bytes) -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+    def write(self, data: bytes, *, content: bool) -> Awaitable[None]:
+        if self.phase is _STREAMING:  # `StreamWriter.write` with `_out` in line: once per upstream read
+            if data:
+                self.last_sent = _monotonic()
+                return self._send({"type": "http.response.body", "body": data, "more_body": True})
+            return _NOTHING
+        return self._hold(data, content)
+
+    def _out(self, data: bytes) -> Awaitable[None]:
+        return self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def _finish(self, tail: bytes) -> None:
         await self._send({"type": "http.response.body", "body": tail, "more_body": False})
