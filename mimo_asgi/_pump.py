@@ -152,14 +152,12 @@ async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequ
         chunks = response.aiter_bytes()
         try:
             async for raw in chunks:
-                event = whole(raw)  # MiMo's usual read: one whole event
-                if event is not None:
-                    data = forward(event)
-                    if data is not None:
-                        if data:
-                            content = content or machine.emitted_content  # once true, it stays so
-                            await write(data, content=content)
-                        continue
+                data = whole(raw, forward)  # MiMo's usual read: one whole plain event
+                if data is not None:
+                    if data:
+                        content = content or machine.emitted_content  # once true, it stays so
+                        await write(data, content=content)
+                    continue
                 frames, rest = split(raw)
                 for i, frame in enumerate(frames):
                     part = forward(frame)

@@ -7,7 +7,7 @@ LLM clients, also dispatches a last event that lacks its final blank line at `cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import _json
@@ -93,13 +93,32 @@ class SSEDecoder:
             self._hold(last)
         return self._lines(lines)
 
-    def whole(self, data: bytes) -> bytes | None:
-        """`data` itself when it is exactly one event of one line and nothing is held (MiMo's usual
-        read: no allocation, no decoding); None otherwise (then `split`, or `feed`)."""
-        if data.find(b"\n") + 2 == len(data) and data[-1] == _LF and _CR not in data \
-                and not (self._tail or self._data or self._event is not None or self._skip_lf):
-            return data
-        return None
+    def whole(self, data: bytes, answer: Callable[[bytes], bytes | None]) -> bytes | None:
+        """MiMo's usual read, without decoding: when the held bytes and `data` are one whole event
+        of one line, maybe followed by the start of the next line, and `answer(event)` answers
+        that event (not None): its answer, the start of the next line held. Otherwise None, and
+        nothing changed (then `split`, or `feed`)."""
+        if self._data or self._event is not None or self._skip_lf or _CR in data:
+            return None
+        tail = self._tail
+        if tail:
+            data = b"".join((*tail, data))
+        end = data.find(b"\n") + 2  # one byte: memchr
+        size = len(data)
+        if end == size:
+            if data[-1] != _LF or (out := answer(data)) is None:
+                return None
+            if tail:
+                tail.clear()
+                self._tail_len = 0
+            return out
+        if end < 2 or end > size or data[end - 1] != _LF or data.find(b"\n", end) >= 0 \
+                or (out := answer(data[:end])) is None:
+            return None
+        tail.clear()
+        self._tail_len = 0
+        self._hold(data[end:])
+        return out
 
     def split(self, data: bytes) -> tuple[Sequence[bytes], bytes]:
         """The whole events at the start of the held bytes and `data`, each as its raw bytes

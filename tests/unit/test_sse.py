@@ -239,11 +239,12 @@ def test_encode_data_round_trips_any_objects(objs):
 
 @settings(max_examples=300, deadline=None)
 @given(_streams(), st.lists(st.integers(min_value=0), max_size=20), st.sampled_from(["a", "b", ""]))
-def test_split_events_and_fed_rest_give_the_same_events(case, cuts, taken):
-    """`split` cuts whole events off a read; a consumer takes some (here: plain `data: <x>`
-    events whose data starts with `taken`) and gives the first it refuses, with everything
-    after it, back to `feed`; every event comes out once and in order, however the stream is
-    cut (this is what the relay's pump does with `forward`)."""
+def test_whole_split_and_fed_rest_give_the_same_events(case, cuts, taken):
+    """`whole` answers a read that is one event, and `split` cuts whole events off a read; a
+    consumer takes some (here: plain `data: <x>` events whose data starts with `taken`) and
+    gives the first it refuses, with everything after it, back to `feed`; every event comes out
+    once and in order, however the stream is cut (this is what the relay's pump does with
+    `forward`)."""
     stream, expected = case
 
     def handle(raw: bytes) -> bytes | None:
@@ -254,6 +255,10 @@ def test_split_events_and_fed_rest_give_the_same_events(case, cuts, taken):
     decoder = SSEDecoder()
     got: list[str] = []
     for read in _split(stream, cuts):
+        answered = decoder.whole(read, handle)
+        if answered is not None:
+            got.append(answered[1:-1].decode("utf-8", "replace"))
+            continue
         frames, rest = decoder.split(read)
         for i, frame in enumerate(frames):
             out = handle(frame)
@@ -278,3 +283,26 @@ def test_split_cuts_mimos_usual_reads_without_holding_anything():
     assert [e.data for e in decoder.feed(b"data: x\r\n\r\n")] == ["x"]
     assert decoder.feed(b"event: e\ndata: y\n") == []
     assert decoder.split(b"\n") == ((), b"\n")  # inside an event: nothing is cut
+
+
+def test_whole_answers_one_event_and_holds_the_start_of_the_next():
+    decoder = SSEDecoder()
+    seen: list[bytes] = []
+
+    def answer(raw: bytes) -> bytes | None:
+        seen.append(raw)
+        return None if b"no" in raw else raw.upper()
+
+    assert decoder.whole(b"data: a\n\n", answer) == b"DATA: A\n\n"
+    assert decoder.whole(b"data: b\n\ndata: c", answer) == b"DATA: B\n\n"  # "data: c" held
+    assert decoder.whole(b"\n\n", answer) == b"DATA: C\n\n"  # held bytes come first
+    assert decoder.whole(b"data: no\n\ndata: d", answer) is None  # refused: nothing held
+    assert [e.data for e in decoder.feed(b"data: no\n\ndata: d")] == ["no"]
+    assert decoder.whole(b"\n\n", answer) == b"DATA: D\n\n"
+    seen.clear()
+    for read in (b"data: 1\n\ndata: 2\n\n", b"data: x\r\n\r\n", b"data: y\n", b"data: z"):
+        assert decoder.whole(read, answer) is None  # two events, a CR, no blank line, no line end
+    assert seen == []  # not asked: none of them is one whole event
+    assert [e.data for e in decoder.feed(b"event: e\ndata: y\n")] == []
+    assert decoder.whole(b"\n", answer) is None  # inside an event
+    assert [(e.event, e.data) for e in decoder.feed(b"\n")] == [("e", "y")]
