@@ -18,5 +18,12 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
+def dumps_kept(obj: Any) -> bytes:
+    """`dumps` for bytes that are held a while (a request body for its whole stream, a stored
+    response): orjson (3.12 on) hands back its working buffer untrimmed, at least 4 KiB and for
+    long strings many times the JSON, so these are copied to their size."""
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 def dumps_str(obj: Any) -> str:
     return orjson.dumps(obj).decode()

@@ -100,7 +100,7 @@ class UpstreamClient:
             url = self._urls[account.chat_url] = httpx.URL(account.chat_url)
         # a non-stream answer comes with its headers only when it is complete
         read = t.first_byte if body.get("stream") else max(t.first_byte, t.idle)
-        request = httpx.Request("POST", url, content=encoded or _json.dumps(body), headers=headers, extensions={
+        request = httpx.Request("POST", url, content=encoded or _json.dumps_kept(body), headers=headers, extensions={
             "timeout": {"connect": t.connect, "read": read, "write": t.connect, "pool": t.connect}})
         try:
             # Straight to the client's transport (its connection pool): none of the client's

@@ -66,7 +66,7 @@ class StoredResponse:
 
     def encode(self) -> bytes:
         """Compact JSON; raises TypeError/ValueError for values JSON cannot hold."""
-        return _json.dumps({
+        return _json.dumps_kept({
             "v": _FORMAT, "id": self.id, "response": self.response, "input_items": self.input_items,
             "previous_response_id": self.previous_response_id, "account": self.account,
             "created_at": self.created_at,
