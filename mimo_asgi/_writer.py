@@ -70,8 +70,8 @@ class StreamWriter:
         self.last_sent = 0.0  # monotonic() of the last stream write
         self.on_start: Callable[[], None] | None = None  # called once, when there is no going back
         self._held: list[bytes] = []
-        self._lock = anyio.Lock()
-        self._streaming = anyio.Event()
+        self._lock: anyio.Lock | None = anyio.Lock()  # both dropped once streaming: an open stream's memory
+        self._streaming: anyio.Event | None = anyio.Event()
         self._first_byte = first_byte_timeout
         self._keepalive_after = keepalive_seconds
 
@@ -103,7 +103,8 @@ class StreamWriter:
         """Write the answer's start and whatever was held back; from now on there is no failover."""
         if self.phase >= Phase.STREAMING:  # the usual case, from the ticker: skip the lock (a checkpoint)
             return
-        lock = self._lock
+        lock, streaming = self._lock, self._streaming
+        assert lock is not None and streaming is not None
         try:  # uncontended, as nearly always: no checkpoint queueing the first byte behind other tasks
             lock.acquire_nowait()
         except anyio.WouldBlock:
@@ -123,7 +124,8 @@ class StreamWriter:
                 await self._out(held)
             self.last_sent = time.monotonic()
             self.phase = Phase.STREAMING
-            self._streaming.set()
+            streaming.set()
+            self._lock = self._streaming = None
         finally:
             lock.release()
 
@@ -144,9 +146,10 @@ class StreamWriter:
     async def ticker(self, cancel: anyio.CancelScope) -> None:
         """Beside a live stream: ends the hold-back after the first-byte timeout at the latest,
         then keeps a silent stream alive every `keepalive_seconds` (0: never)."""
-        if self.phase < Phase.STREAMING:
+        streaming = self._streaming
+        if streaming is not None and self.phase < Phase.STREAMING:
             with anyio.move_on_after(self._first_byte):
-                await self._streaming.wait()
+                await streaming.wait()
             await self.commit()
         interval = self._keepalive_after
         if interval <= 0:
