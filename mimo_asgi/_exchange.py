@@ -49,13 +49,14 @@ class Request:
     brought only new items to a conversation its connection already holds). A connection that
     rebuilt the conversation itself gives it as `resumed` (`chained`: a stored answer continues
     the stored chain of `previous_response_id`, else starts one), and `since`, what an earlier
-    translation of the same conversation left to continue from."""
+    translation of the same conversation left to continue from; `continues`: the connection will
+    send more of this conversation, so this translation is kept to continue from in turn."""
 
-    __slots__ = ("route", "body", "model", "scope", "fresh", "resumed", "chained", "since", "_headers")
+    __slots__ = ("route", "body", "model", "scope", "fresh", "resumed", "chained", "since", "continues", "_headers")
 
     def __init__(self, route: str, body: dict[str, Any], model: str, scope: Mapping[str, Any], *,
                  fresh: Any = None, resumed: Resumed | None = None, chained: bool = True,
-                 since: Continuation | None = None) -> None:
+                 since: Continuation | None = None, continues: bool = False) -> None:
         self.route = route
         self.body = body
         self.model = model
@@ -64,6 +65,7 @@ class Request:
         self.resumed = resumed
         self.chained = chained
         self.since = since
+        self.continues = continues
         self._headers: dict[str, str] | None = None
 
     @property
@@ -220,7 +222,7 @@ class Exchange:
         headers = request.headers if rt.forward_headers else {}
         extra = {h: headers[h] for h in rt.forward_headers if h in headers}
         return Job(kind, body, request.model, "", body.get("stream") is True, resumed, extra, request.since,
-                   request.chained)
+                   request.chained, request.continues)
 
     async def _stored_items(self, conversation: list[Any], wanted: list[str]) -> dict[str, Any]:
         """The referenced items the conversation does not hold itself, from the store."""

@@ -53,6 +53,7 @@ class Job:
     extra_headers: dict[str, str] = field(default_factory=dict)
     since: Continuation | None = None  # an earlier translation of the same conversation
     chained: bool = True  # stored, the answer continues the chain of previous_response_id (else starts one)
+    continues: bool = False  # more of the conversation will follow: keep the translation's continuation
 
 
 @dataclass(slots=True)
@@ -111,7 +112,7 @@ def _responses_translation(rt: Runtime, job: Job, account: Account) -> Responses
     translation = chat_request_from_responses(
         _full_body(job), upstream_model=job.upstream_model, sealer=rt.sealer,
         native_web_search=account.allows_native_web_search, drop_unsupported_tools=rt.drop_unsupported_tools,
-        since=job.since,
+        since=job.since, continues=job.continues,
     )
     _log_warnings(translation.warnings)
     return translation
@@ -133,9 +134,10 @@ async def relay_responses(rt: Runtime, job: Job, account: Account, writer: Strea
         cite=partial(citations_for, results=searched.results) if searched and searched.results else None,
     )
     keep = job.resumed.own_items if job.resumed is not None and _stores(rt, job) else None
-    outcome.continuation = translation.continuation
-    conversation = job.resumed.input if job.resumed is not None else job.body.get("input")
-    outcome.conversation = conversation if isinstance(conversation, list) else None
+    if job.continues:  # kept for the connection's next turn (not held by a request no other follows)
+        outcome.continuation = translation.continuation
+        conversation = job.resumed.input if job.resumed is not None else job.body.get("input")
+        outcome.conversation = conversation if isinstance(conversation, list) else None
     return await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep,
                                chained=job.chained, encoded=translation.encoded)
 

@@ -204,7 +204,8 @@ class Connection:
         # Stored, a chained frame's answer continues the stored chain when the turn it follows
         # was stored, else it starts one holding the whole conversation.
         exchange = Exchange(rt, Request("responses", body, model, self.scope, resumed=resumed,
-                                        chained=turn is not None and turn.stored, since=since))
+                                        chained=turn is not None and turn.stored, since=since,
+                                        continues=True))
         stored = None
         try:
             mine = await exchange.route()

@@ -194,10 +194,14 @@ def _max_output_tokens(body: dict[str, Any], out: dict[str, Any]) -> None:
 def chat_request_from_responses(
     body: dict, *, upstream_model: str, sealer: ReasoningSealer,
     native_web_search: bool = True, drop_unsupported_tools: bool = False, since: Continuation | None = None,
+    continues: bool = False,
 ) -> ResponsesTranslation:
     """Translate one Responses request; raises `OpenAIError` (400) for invalid input. With
     `since` (the continuation of an earlier request of the same conversation), what that request
-    translated is not translated again; the result is the same."""
+    translated is not translated again; the result is the same. `continues`: another request of
+    this conversation will follow (a WebSocket connection's next frame), so the translation keeps
+    its `continuation`; without it nothing is kept (that would hold a copy of a long history's
+    JSON for the whole stream)."""
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     _reject_stateful(body)
@@ -220,13 +224,15 @@ def chat_request_from_responses(
     if since is not None and not since.fits(settings, key):
         since = None
     try:
-        return _translate(body, settings, key, since, sealer, thinking, effort, parallel, calls, include, warnings)
+        return _translate(body, settings, key, since, continues, sealer, thinking, effort, parallel, calls, include,
+                          warnings)
     except CannotContinue:  # what was final for the last request is not for this one: from scratch
-        return _translate(body, settings, key, None, sealer, thinking, effort, parallel, calls, include, warnings)
+        return _translate(body, settings, key, None, continues, sealer, thinking, effort, parallel, calls, include,
+                          warnings)
 
 
 def _translate(body: dict[str, Any], settings: dict[str, Any], key: tuple[str, bool, bool, int],
-               since: Continuation | None, sealer: ReasoningSealer, thinking: bool, effort: str | None,
+               since: Continuation | None, continues: bool, sealer: ReasoningSealer, thinking: bool, effort: str | None,
                parallel: bool | None, calls: Any, include: Any, warnings: list[str]) -> ResponsesTranslation:
     upstream_model, native_web_search, drop_unsupported_tools, _ = key
     if since is not None:  # copies: a translation that fails leaves the continuation as it was
@@ -270,20 +276,23 @@ def _translate(body: dict[str, Any], settings: dict[str, Any], key: tuple[str, b
         out["tool_choice"] = "auto"  # MiMo treats every other value as auto
         if parallel is not None:
             out["parallel_tool_calls"] = parallel
-    fixed = _fixed(len(lead), checkpoint.messages if checkpoint is not None else [], any(lines))
-    same = since is not None and since.lines == tuple(lines) and since.fixed <= fixed
-    kept = (since.fixed, since.encoded) if same and since is not None else (0, ())
-    encoded, prefix = _encode(out, final, kept, fixed)
-    return ResponsesTranslation(
+    translation = ResponsesTranslation(
         body=out,
         tool_map=dict(names.specs),
         include_encrypted=isinstance(include, list) and "reasoning.encrypted_content" in include,
         web_search=declared.web_search if selection.search else None,
         warnings=warnings,
-        encoded=encoded,
-        continuation=Continuation(settings, key, names, declared, list(ctx.loaded), checkpoint, tuple(lines), fixed,
-                                  prefix),
     )
+    if not continues:
+        translation.encoded = _encode(out, final, (0, ()), 0)[0]
+        return translation
+    fixed = _fixed(len(lead), checkpoint.messages if checkpoint is not None else [], any(lines))
+    same = since is not None and since.lines == tuple(lines) and since.fixed <= fixed
+    kept = (since.fixed, since.encoded) if same and since is not None else (0, ())
+    translation.encoded, prefix = _encode(out, final, kept, fixed)
+    translation.continuation = Continuation(settings, key, names, declared, list(ctx.loaded), checkpoint, tuple(lines),
+                                            fixed, prefix)
+    return translation
 
 
 def _fixed(lead: int, fixed_messages: list[dict[str, Any]], directive: bool) -> int:
@@ -303,6 +312,8 @@ def _encode(out: dict[str, Any], final: list[dict[str, Any]], kept: tuple[int, t
     keep. The body is made with one copy: a long conversation's bytes are not copied twice."""
     known, runs = kept
     try:
+        if not known and not fixed:  # nothing to keep: one call
+            return _json.dumps_kept({**{k: v for k, v in out.items() if k != "messages"}, "messages": final}), ()
         head = _json.dumps({k: v for k, v in out.items() if k != "messages"})
         fresh = [_json.dumps(m) for m in final[known:]]
     except (TypeError, ValueError):

@@ -19,7 +19,7 @@ from mimo_asgi.translate.responses_request import chat_request_from_responses
 
 def translate(body: dict[str, Any], model: str, since: Any = None) -> Any:
     try:
-        return chat_request_from_responses(body, upstream_model=model, sealer=SEALER, since=since)
+        return chat_request_from_responses(body, upstream_model=model, sealer=SEALER, since=since, continues=True)
     except OpenAIError as err:
         return err
 
@@ -68,7 +68,7 @@ def test_a_long_conversation_is_translated_a_turn_at_a_time():
     for n in range(50):
         body["input"] += [{"type": "function_call", "call_id": f"c{n}", "name": "f", "arguments": "{}"},
                           {"type": "function_call_output", "call_id": f"c{n}", "output": "ok"}]
-    first = chat_request_from_responses(body, upstream_model="mimo-v2.5-pro", sealer=SEALER)
+    first = chat_request_from_responses(body, upstream_model="mimo-v2.5-pro", sealer=SEALER, continues=True)
     _items._parse = counting
     try:
         grown = {**body, "input": [*body["input"], {"role": "user", "content": "next"}]}
@@ -97,7 +97,22 @@ def test_an_output_left_before_the_checkpoint_is_placed_when_its_call_comes_late
     with pytest.raises(CannotContinue):
         translate_items(grown, Ctx("mimo-v2.5-pro", SEALER, ToolNames(), []), thinking=False, since=checkpoint)
     first = chat_request_from_responses({"model": "gpt-5.5", "input": items}, upstream_model="mimo-v2.5-pro",
-                                        sealer=SEALER)
+                                        sealer=SEALER, continues=True)
     again = chat_request_from_responses({"model": "gpt-5.5", "input": grown}, upstream_model="mimo-v2.5-pro",
                                         sealer=SEALER, since=first.continuation)
     assert {"role": "tool", "tool_call_id": "late", "content": "out"} in again.body["messages"]
+
+
+def test_a_request_no_other_will_continue_keeps_nothing():
+    """An HTTP request's translation is not continued: it keeps no continuation (the JSON of a long
+    history held for the whole stream) and its bytes are still the body."""
+    body = {"model": "gpt-5.5", "instructions": "be brief", "tool_choice": "required",
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+            "input": [{"role": "user", "content": "u"},
+                      {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+                      {"type": "function_call_output", "call_id": "c", "output": "ok"}]}
+    alone = chat_request_from_responses(body, upstream_model="mimo-v2.5-pro", sealer=SEALER)
+    kept = chat_request_from_responses(body, upstream_model="mimo-v2.5-pro", sealer=SEALER, continues=True)
+    assert alone.continuation is None and kept.continuation is not None and kept.continuation.encoded
+    assert alone.body == kept.body and orjson.loads(alone.encoded) == orjson.loads(kept.encoded) == kept.body
+    assert list(orjson.loads(alone.encoded))[-1] == "messages"  # the messages last, as with a continuation

@@ -270,3 +270,28 @@ def test_an_incomplete_response_can_be_chained_from(gateway, fake, open_ws):
     completed(ws.create(model="gpt-5.5", store=False, input="go on", previous_response_id=cut["response"]["id"]))
     assert _roles_and_text(fake.requests[-1].body["messages"]) == [
         ("user", "write a lot"), ("assistant", "cut by len"), ("user", "go on")]
+
+
+def test_a_chained_frame_is_translated_from_the_last_turns_continuation(gateway, fake, open_ws, monkeypatch):
+    """What keeps a long connection cheap: a chained frame's items are parsed, the conversation
+    before them is not parsed again."""
+    from mimo_asgi.translate import _items
+
+    url, _ = gateway
+    ws = open_ws(url)
+    fake.queue(Answer(text="one", reasoning=""), Answer(text="two", reasoning=""))
+    history = [{"role": "user", "content": f"u{n}"} for n in range(20)]
+    first = completed(ws.create(model="gpt-5.5", store=False, input=history))
+    parsed: list[Any] = []
+    real = _items._parse
+
+    def counting(item: Any, param: str, ctx: Any) -> Any:
+        parsed.append(item)
+        return real(item, param, ctx)
+
+    monkeypatch.setattr(_items, "_parse", counting)
+    completed(ws.create(model="gpt-5.5", store=False, input=[{"role": "user", "content": "next"}],
+                        previous_response_id=first["id"]))
+    # only what is new since the last translation: the answer "one", then the frame's own item
+    assert [(i.get("role"), i["content"][0]["text"]) for i in parsed] == [("assistant", "one"), ("user", "next")]
+    assert len(fake.requests[-1].body["messages"]) == 22
