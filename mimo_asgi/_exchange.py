@@ -76,6 +76,9 @@ class Request:
             self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", ())}
         return self._headers
 
+    def forget_headers(self) -> None:
+        self._headers = None
+
 
 class Result:
     """How an exchange ended: the status the client was given, how the answer ended (a
@@ -165,6 +168,7 @@ class Exchange:
 
             def started() -> None:  # nothing reads the request after this; it may be large
                 request.body = job.body = request.fresh = {}
+                request.forget_headers()
 
             async def watch(cancel: anyio.CancelScope) -> None:
                 await until_gone()
