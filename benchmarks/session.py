@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from ._asgi import call, scope_for
 from ._common import ROOT, Row, median
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -94,37 +95,12 @@ def gateway(mimo: MiMo) -> MimoMiddleware:
                           transport=httpx.MockTransport(mimo), keepalive_seconds=0)
 
 
-def _scope(kind: str) -> dict[str, Any]:
-    return {"type": kind, "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-            "path": "/v1/responses", "raw_path": b"/v1/responses", "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"gateway.test"), (b"content-type", b"application/json")],
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
-
-
 async def http_turn(app: MimoMiddleware, payload: bytes) -> float:
     """CPU seconds the gateway spent on one whole-input request."""
-    done = asyncio.Event()
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    tail: list[bytes] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            tail.append(message.get("body", b""))
-
     start = time.process_time()
-    await app(_scope("http"), receive, send)
+    outcome = await call(app, "/v1/responses", payload)
     spent = time.process_time() - start
-    done.set()
-    assert tail, "the response did not end"
+    assert outcome.status == 200, outcome.status
     return spent
 
 
@@ -169,7 +145,7 @@ async def ws_costs(turns: int, rounds: int) -> float:
     app = gateway(MiMo())
     sock = Socket(app)
     sock.inbox.put_nowait({"type": "websocket.connect"})
-    task = asyncio.ensure_future(app(_scope("websocket"), sock.receive, sock.send))
+    task = asyncio.ensure_future(app({**scope_for("/v1/responses"), "type": "websocket"}, sock.receive, sock.send))
     first = history(turns, sealer)
     response, _ = await sock.turn({"type": "response.create", **first})  # the whole input, as after a reconnect
     costs = []

@@ -85,6 +85,25 @@ async def floor(client: httpx.AsyncClient, payload: bytes, context: dict[str, An
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+def _read(decoder: SSEDecoder, raw: bytes, forward: Any, feed: Any) -> tuple[list[bytes], bool]:
+    """One upstream read as the relay's pump takes it: whole plain events through `forward`, the
+    rest through the decoder and `feed`; (the client's bytes, whether `[DONE]` came)."""
+    parts: list[bytes] = []
+    frames, raw = decoder.split(raw)
+    for i, frame in enumerate(frames):
+        part = forward(frame)
+        if part is None:
+            raw = b"".join((*frames[i:], raw))
+            break
+        if part:
+            parts.append(part)
+    for event in decoder.feed(raw):
+        if event.data == "[DONE]":
+            return parts, True
+        parts.append(feed(_json.loads(event.data)))
+    return parts, False
+
+
 async def chat(client: httpx.AsyncClient, payload: bytes, context: dict[str, Any], send: Send) -> None:
     machine = ChatStream(model="gpt-5.5", include_usage=True)
     decoder = SSEDecoder()
@@ -92,20 +111,8 @@ async def chat(client: httpx.AsyncClient, payload: bytes, context: dict[str, Any
     response = await _open(client, payload)
     try:
         async for raw in response.aiter_bytes():
-            parts: list[bytes] = []
-            frames, raw = decoder.split(raw)
-            for i, frame in enumerate(frames):
-                part = machine.forward(frame)
-                if part is None:
-                    raw = b"".join((*frames[i:], raw))
-                    break
-                if part:
-                    parts.append(part)
-            for event in decoder.feed(raw):
-                if event.data == "[DONE]":
-                    saw_done = True
-                    break
-                parts.append(machine.feed(_json.loads(event.data)))
+            parts, done = _read(decoder, raw, machine.forward, machine.feed)
+            saw_done = saw_done or done
             if parts:
                 await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
     finally:
@@ -127,20 +134,8 @@ async def responses(client: httpx.AsyncClient, payload: bytes, context: dict[str
     try:
         await send({"type": "http.response.body", "body": _encoded(stream.start()), "more_body": True})
         async for raw in response.aiter_bytes():
-            parts: list[bytes] = []
-            frames, raw = decoder.split(raw)
-            for i, frame in enumerate(frames):
-                part = stream.forward(frame)
-                if part is None:
-                    raw = b"".join((*frames[i:], raw))
-                    break
-                if part:
-                    parts.append(part)
-            for event in decoder.feed(raw):
-                if event.data == "[DONE]":
-                    saw_done = True
-                    break
-                parts.append(_encoded(stream.feed(_json.loads(event.data))))
+            parts, done = _read(decoder, raw, stream.forward, lambda chunk: _encoded(stream.feed(chunk)))
+            saw_done = saw_done or done
             if parts:
                 await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
     finally:

@@ -26,7 +26,6 @@ summary it holds: the new summary carries it over.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any, TypeGuard
 
@@ -34,6 +33,7 @@ from .. import _json
 from .._seal import COMPACTION, ReasoningSealer
 from . import _response_object as ro
 from ._content import Ctx
+from ._events import ResponseEvents
 from ._items import COMPACTED, COMPACTED_ELSEWHERE, input_messages
 from ._tooldefs import ToolNames
 from .errors import OpenAIError, from_stream_error, invalid_request, stream_truncated
@@ -258,7 +258,7 @@ def _render(parts: list[tuple[str, str]], limit: int) -> str:
 # -- the stream -------------------------------------------------------------------------
 
 
-class CompactionStream:
+class CompactionStream(ResponseEvents):
     """Feed parsed MiMo chunks in, get Responses events out: `response.created`,
     `response.in_progress`, then at the end either exactly one `compaction` item (added and
     done) and `response.completed`, or `response.failed` with no item. The summary is MiMo's
@@ -266,49 +266,20 @@ class CompactionStream:
     MiMo's content filter fail the response. Nothing of the item is emitted before the end, so
     `emitted_content` stays False until the response is complete (the caller may fail over)."""
 
-    __slots__ = ("_id", "_model", "_sealer", "_created_at", "_echo", "_secrets", "_seq", "_out", "_parts",
-                 "_finish_reason", "_usage", "_started", "_response", "_item")
+    __slots__ = ("_sealer", "_secrets", "_parts", "_finish_reason", "_item")
 
     def __init__(self, request: dict, *, response_id: str, model: str, sealer: ReasoningSealer,
                  created_at: int, secrets: Iterable[str] = ()) -> None:
-        self._id = response_id
-        self._model = model
+        super().__init__(request, response_id=response_id, model=model, created_at=created_at)
         self._sealer = sealer.for_purpose(COMPACTION)
-        self._created_at = created_at
-        self._echo = ro.echo_parameters(request)
         self._secrets = tuple(secrets)  # redacted from in-band error messages
-        self._seq = 0
-        self._out: list[dict[str, Any]] = []
         self._parts: list[str] = []
         self._finish_reason: str | None = None
-        self._usage: dict | None = None
-        self._started = False
-        self._response: dict[str, Any] | None = None
         self._item: dict[str, Any] | None = None
-
-    @property
-    def done(self) -> bool:
-        return self._response is not None
-
-    @property
-    def response(self) -> dict[str, Any]:
-        return self._response if self._response is not None else self._snapshot("in_progress", [])
-
-    @property
-    def usage(self) -> dict | None:
-        return self._usage
 
     @property
     def emitted_content(self) -> bool:
         return self._item is not None
-
-    def start(self) -> list[dict[str, Any]]:
-        if self._started:
-            return []
-        self._started = True
-        self._emit("response.created", response=self._snapshot("in_progress", []))
-        self._emit("response.in_progress", response=self._snapshot("in_progress", []))
-        return self._flush()
 
     def feed(self, chunk: dict) -> list[dict[str, Any]]:
         """Take one parsed chunk (or an in-band `{"error": ...}` object)."""
@@ -364,23 +335,6 @@ class CompactionStream:
         out = self.start()
         self._terminate("response.failed", "failed", [], error=error.response_error())
         return out + self._flush()
-
-    def _emit(self, type_: str, **fields: Any) -> None:
-        self._out.append({"type": type_, "sequence_number": self._seq, **fields})
-        self._seq += 1
-
-    def _flush(self) -> list[dict[str, Any]]:
-        out, self._out = self._out, []
-        return out
-
-    def _snapshot(self, status: str, output: list[dict[str, Any]], **terminal: Any) -> dict[str, Any]:
-        return ro.snapshot(response_id=self._id, created_at=self._created_at, model=self._model,
-                           echo=self._echo, status=status, output=output, **terminal)
-
-    def _terminate(self, type_: str, status: str, output: list[dict[str, Any]], **fields: Any) -> None:
-        self._response = self._snapshot(status, output, completed_at=max(int(time.time()), self._created_at),
-                                        usage=ro.map_usage(self._usage), **fields)
-        self._emit(type_, response=self._response)
 
 
 def _first_choice(choices: Any) -> dict[str, Any] | None:

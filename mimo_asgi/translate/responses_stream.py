@@ -17,7 +17,6 @@ calls are dropped, never announced.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from .._seal import ReasoningSealer
 from .._sse import encode_event
 from . import _plain
 from . import _response_object as ro
+from ._events import ResponseEvents
 from ._input_stream import InputExtractor
 from ._stream_items import ID_PREFIX, Call, CallRun, TextItem, call_item, custom_input, output_text
 from ._tools import ToolSpec
@@ -61,12 +61,11 @@ _REASONING_DELTA = _template(_reasoning_delta_event)
 _ESCAPED = re.compile(rb'[\x00-\x1f"\\]')  # what a JSON string spells with a backslash
 
 
-class ResponsesStream:
+class ResponsesStream(ResponseEvents):
     """Feed parsed MiMo chunks in, get Responses events (dicts with `type` and `sequence_number`) out."""
 
-    __slots__ = ("_id", "_search_item", "_cite", "_secrets", "_model", "_tool_map", "_sealer", "_created_at", "_echo",
-                 "_seq", "_out", "_output", "_reasoning", "_message", "_calls", "_live", "_annotations", "_sources",
-                 "_finish_reason", "_usage", "_started", "_response", "_leading", "_envelope",
+    __slots__ = ("_search_item", "_cite", "_secrets", "_tool_map", "_sealer", "_output", "_reasoning", "_message",
+                 "_calls", "_live", "_annotations", "_sources", "_finish_reason", "_leading", "_envelope",
                  "_call_room")  # an open stream holds one
 
     def __init__(
@@ -85,17 +84,12 @@ class ResponsesStream:
     ) -> None:
         """web_search: a `web_search_call` item for a search the gateway ran itself, emitted first;
         cite: text -> `url_citation` annotations for that search's results, added to each message."""
-        self._id = response_id
+        super().__init__(request, response_id=response_id, model=model, created_at=created_at)
         self._search_item = web_search
         self._cite = cite
         self._secrets = tuple(secrets)  # redacted from in-band error messages
-        self._model = model
         self._tool_map = tool_map
         self._sealer = sealer if include_encrypted else None
-        self._created_at = created_at
-        self._echo = ro.echo_parameters(request)
-        self._seq = 0
-        self._out: list[dict[str, Any]] = []
         self._output: list[dict[str, Any]] = []
         self._reasoning: TextItem | None = None
         self._message: TextItem | None = None
@@ -104,9 +98,6 @@ class ResponsesStream:
         self._annotations: list[dict[str, Any]] = []  # for the next message
         self._sources: list[str] = []  # for the next web_search_call item
         self._finish_reason: str | None = None
-        self._usage: dict | None = None
-        self._started = False  # `response.created` was emitted
-        self._response: dict[str, Any] | None = None  # the terminal snapshot, once emitted
         self._leading = 1 if web_search is not None else 0  # items emitted before MiMo said anything
         self._envelope: bytes | None = None  # MiMo's chunk envelope, for `forward`
         self._call_room = _call_limit(request)  # calls this response may still hold (None: any)
@@ -114,32 +105,13 @@ class ResponsesStream:
     # -- public API -----------------------------------------------------------------
 
     @property
-    def done(self) -> bool:
-        return self._response is not None
-
-    @property
-    def response(self) -> dict[str, Any]:
-        return self._response if self._response is not None else self._snapshot("in_progress", [])
-
-    @property
-    def usage(self) -> dict | None:
-        return self._usage
-
-    @property
     def emitted_content(self) -> bool:
         return len(self._output) > self._leading
 
-    def start(self) -> list[dict[str, Any]]:
-        """`response.created` then `response.in_progress` (both with an empty output)."""
-        if self._started:
-            return []
-        self._started = True
-        self._emit("response.created", response=self._snapshot("in_progress", []))
-        self._emit("response.in_progress", response=self._snapshot("in_progress", []))
-        if self._search_item is not None:
+    def _opening(self) -> None:
+        if self._search_item is not None:  # the search the gateway ran, before anything MiMo says
             self._add_item({**self._search_item, "status": "in_progress"})
             self._done_item(0, self._search_item)
-        return self._flush()
 
     def feed(self, chunk: dict) -> list[dict[str, Any]]:
         """Translate one parsed chunk (or an in-band `{"error": ...}` object)."""
@@ -204,9 +176,10 @@ class ResponsesStream:
         reason = _INCOMPLETE_REASONS.get(self._finish_reason or "")
         self._close_all("incomplete" if reason else "completed")
         if reason:
-            self._terminate("response.incomplete", "incomplete", incomplete_details={"reason": reason})
+            self._terminate("response.incomplete", "incomplete", list(self._output),
+                            incomplete_details={"reason": reason})
         else:
-            self._terminate("response.completed", "completed")
+            self._terminate("response.completed", "completed", list(self._output))
         return out + self._flush()
 
     def fail(self, error: OpenAIError) -> list[dict[str, Any]]:
@@ -219,7 +192,7 @@ class ResponsesStream:
         self._reasoning = self._message = self._live = None
         self._calls.end_run()
         self._output = [item for item in self._output if item.get("status") != "in_progress"]
-        self._terminate("response.failed", "failed", error=error.response_error())
+        self._terminate("response.failed", "failed", list(self._output), error=error.response_error())
         return out + self._flush()
 
     # -- per chunk --------------------------------------------------------------------
@@ -465,25 +438,6 @@ class ResponsesStream:
     def _done_item(self, index: int, item: dict[str, Any]) -> None:
         self._output[index] = item
         self._emit("response.output_item.done", output_index=index, item=item)
-
-    def _emit(self, type_: str, **fields: Any) -> None:
-        self._out.append({"type": type_, "sequence_number": self._seq, **fields})
-        self._seq += 1
-
-    def _flush(self) -> list[dict[str, Any]]:
-        out, self._out = self._out, []
-        return out
-
-    def _snapshot(self, status: str, output: list[dict[str, Any]], **terminal: Any) -> dict[str, Any]:
-        return ro.snapshot(response_id=self._id, created_at=self._created_at, model=self._model,
-                           echo=self._echo, status=status, output=output, **terminal)
-
-    def _terminate(self, type_: str, status: str, **fields: Any) -> None:
-        self._response = self._snapshot(
-            status, list(self._output), completed_at=max(int(time.time()), self._created_at),
-            usage=ro.map_usage(self._usage), **fields,
-        )
-        self._emit(type_, response=self._response)
 
 
 def _call_limit(request: Mapping[str, Any]) -> int | None:
