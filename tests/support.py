@@ -70,3 +70,24 @@ def http_scope(method="POST", path="/v1/responses", headers=()):
             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
             "root_path": "", "headers": [(b"content-type", b"application/json"), *headers],
             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+
+
+# examples/custom_resolver.py's two callers: alice and bob, each with a MiMo account and a gateway key
+ALICE_KEY, BOB_KEY = "sk-alice-0123456789abcdef", "sk-bob-0123456789abcdef"
+GW_ALICE, GW_BOB = "gw-alice-secret-0001", "gw-bob-secret-0002"
+
+
+def custom_resolver_env(config_path, fake_url: str) -> dict[str, str]:
+    """The environment examples/custom_resolver.py reads, for alice and bob on the fake MiMo (two
+    concurrent requests per account); the accounts file is written to `config_path`."""
+    config_path.write_text("".join(f"""
+[[accounts]]
+name = "{name}"
+api_key_env = "{name.upper()}_MIMO_KEY"
+base_url = "{fake_url}"
+max_concurrency = 2
+[accounts.models]
+"gpt-5*" = "mimo-v2.5-pro"
+""" for name in ("alice", "bob")))
+    return {"MIMO_ASGI_CONFIG": str(config_path), "ALICE_MIMO_KEY": ALICE_KEY, "BOB_MIMO_KEY": BOB_KEY,
+            "GATEWAY_KEYS": f"{GW_ALICE}=alice, {GW_BOB}=bob"}

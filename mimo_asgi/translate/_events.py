@@ -71,3 +71,13 @@ class ResponseEvents:
         self._response = self._snapshot(status, output, completed_at=max(int(time.time()), self._created_at),
                                         usage=ro.map_usage(self._usage), **fields)
         self._emit(type_, response=self._response)
+
+
+def first_choice(choices: Any) -> dict[str, Any] | None:
+    """A MiMo chunk's choice index 0 (a missing index counts as 0); other choices are ignored."""
+    if not isinstance(choices, list):
+        return None
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
+            return choice
+    return None

@@ -33,7 +33,7 @@ from .. import _json
 from .._seal import COMPACTION, ReasoningSealer
 from . import _response_object as ro
 from ._content import Ctx
-from ._events import ResponseEvents
+from ._events import ResponseEvents, first_choice
 from ._items import COMPACTED, COMPACTED_ELSEWHERE, input_messages
 from ._tooldefs import ToolNames
 from .errors import OpenAIError, from_stream_error, invalid_request, stream_truncated
@@ -290,7 +290,7 @@ class CompactionStream(ResponseEvents):
             return out + self.fail(from_stream_error(chunk, secrets=self._secrets))
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
-        choice = _first_choice(chunk.get("choices"))
+        choice = first_choice(chunk.get("choices"))
         if choice is not None:
             delta = choice.get("delta")
             content = delta.get("content") if isinstance(delta, dict) else None
@@ -335,16 +335,6 @@ class CompactionStream(ResponseEvents):
         out = self.start()
         self._terminate("response.failed", "failed", [], error=error.response_error())
         return out + self._flush()
-
-
-def _first_choice(choices: Any) -> dict[str, Any] | None:
-    """Choice index 0 (a missing index counts as 0); other choices are ignored."""
-    if not isinstance(choices, list):
-        return None
-    for choice in choices:
-        if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
-            return choice
-    return None
 
 
 # -- the older endpoint -----------------------------------------------------------------

@@ -24,7 +24,7 @@ from .._seal import ReasoningSealer
 from .._sse import encode_event
 from . import _plain
 from . import _response_object as ro
-from ._events import ResponseEvents
+from ._events import ResponseEvents, first_choice
 from ._input_stream import InputExtractor
 from ._stream_items import ID_PREFIX, Call, CallRun, TextItem, call_item, custom_input, output_text
 from ._tools import ToolSpec
@@ -124,7 +124,7 @@ class ResponsesStream(ResponseEvents):
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._usage = usage
-        choice = _first_choice(chunk.get("choices"))
+        choice = first_choice(chunk.get("choices"))
         if choice is not None:
             self._feed_choice(choice)
             if self._envelope is None:
@@ -449,12 +449,3 @@ def _call_limit(request: Mapping[str, Any]) -> int | None:
         limit = 1 if limit is None else min(limit, 1)
     return limit
 
-
-def _first_choice(choices: Any) -> dict[str, Any] | None:
-    """Choice index 0 (a missing index counts as 0); other choices are ignored."""
-    if not isinstance(choices, list):
-        return None
-    for choice in choices:
-        if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
-            return choice
-    return None

@@ -6,31 +6,18 @@ import httpx
 import openai
 import pytest
 from example_clients import CHAT, RESPONSES, sdk, sdk_mimo_round
-from support import wait_for
+from support import ALICE_KEY, BOB_KEY, GW_ALICE, GW_BOB, custom_resolver_env, wait_for
 
 from examples import custom_resolver
 from mimo_asgi import Account, OpenAIError, RouteRequest
 from mimo_asgi.testing import Answer, key_fingerprint, serve_in_thread
 
-ALICE_KEY, BOB_KEY = "sk-alice-0123456789abcdef", "sk-bob-0123456789abcdef"
-GW_ALICE, GW_BOB = "gw-alice-secret-0001", "gw-bob-secret-0002"
 ACCOUNT_KEYS = {"alice": ALICE_KEY, "bob": BOB_KEY}
 
 
 @pytest.fixture
 def env(tmp_path, fake_url):
-    config = tmp_path / "accounts.toml"
-    config.write_text("".join(f"""
-[[accounts]]
-name = "{name}"
-api_key_env = "{name.upper()}_MIMO_KEY"
-base_url = "{fake_url}"
-max_concurrency = 2
-[accounts.models]
-"gpt-5*" = "mimo-v2.5-pro"
-""" for name in ACCOUNT_KEYS))
-    return {"MIMO_ASGI_CONFIG": str(config), "ALICE_MIMO_KEY": ALICE_KEY, "BOB_MIMO_KEY": BOB_KEY,
-            "GATEWAY_KEYS": f"{GW_ALICE}=alice, {GW_BOB}=bob"}
+    return custom_resolver_env(tmp_path / "accounts.toml", fake_url)
 
 
 @pytest.fixture

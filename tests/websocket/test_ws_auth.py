@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import httpx
 import pytest
-from support import TEST_KEY, wait_for
+from support import ALICE_KEY, BOB_KEY, GW_ALICE, GW_BOB, TEST_KEY, custom_resolver_env, wait_for
 from websocket.wsclient import BETA, completed, error_of, output_text
 
 from examples import custom_resolver
@@ -79,25 +79,10 @@ def test_a_bad_gateway_key_gets_the_resolvers_error_on_every_frame(keyed, fake, 
     completed(good.create(model="gpt-5.5", input="hi"))
 
 
-ALICE_KEY, BOB_KEY = "sk-alice-0123456789abcdef", "sk-bob-0123456789abcdef"
-GW_ALICE, GW_BOB = "gw-alice-secret-0001", "gw-bob-secret-0002"
-
-
 @pytest.fixture
 def example(tmp_path, fake_url):
     """examples/custom_resolver.py served with two accounts on the fake MiMo."""
-    config = tmp_path / "accounts.toml"
-    config.write_text("".join(f"""
-[[accounts]]
-name = "{name}"
-api_key_env = "{name.upper()}_MIMO_KEY"
-base_url = "{fake_url}"
-max_concurrency = 2
-[accounts.models]
-"gpt-5*" = "mimo-v2.5-pro"
-""" for name in ("alice", "bob")))
-    env = {"MIMO_ASGI_CONFIG": str(config), "ALICE_MIMO_KEY": ALICE_KEY, "BOB_MIMO_KEY": BOB_KEY,
-           "GATEWAY_KEYS": f"{GW_ALICE}=alice, {GW_BOB}=bob"}
+    env = custom_resolver_env(tmp_path / "accounts.toml", fake_url)
     app = custom_resolver.build(env)
     with serve_in_thread(app) as url:
         yield url, app.resolver
