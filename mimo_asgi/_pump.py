@@ -158,14 +158,16 @@ async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequ
                         content = content or machine.emitted_content  # once true, it stays so
                         await write(data, content=content)
                     continue
-                frames, rest = split(raw)
-                for i, frame in enumerate(frames):
+                data, frames = split(raw)
+                taken = 0
+                for frame in frames:
                     part = forward(frame)
                     if part is None:  # not a plain delta: this event and those after it are decoded
-                        rest = b"".join((*frames[i:], rest))
                         break
+                    taken += len(frame)
                     if part:
                         out.append(part)
+                rest = data[taken:] if taken else data
                 if rest and take(feed(rest)):
                     if saw_done:
                         await _drain(chunks)

@@ -7,7 +7,7 @@ LLM clients, also dispatches a last event that lacks its final blank line at `cl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import _json
@@ -120,33 +120,21 @@ class SSEDecoder:
         self._hold(data[end:])
         return out
 
-    def split(self, data: bytes) -> tuple[Sequence[bytes], bytes]:
-        """The whole events at the start of the held bytes and `data`, each as its raw bytes
-        (`...\n\n`), and the rest, for `feed` (which holds what is unfinished). Events are cut
-        here only where bytes alone tell them apart: the decoder holds no more than the start of
-        a line outside any event, and there is no CR; otherwise nothing is cut."""
+    def split(self, data: bytes) -> tuple[bytes, Iterator[bytes]]:
+        """The held bytes and `data` as one, and the whole events at its start, each as its raw
+        bytes (`...\n\n`), cut one by one as they are asked for: a consumer that stops at an event
+        gives that event and the rest (the bytes after those it took) to `feed`, which holds what
+        is unfinished. Events are cut here only where bytes alone tell them apart: the decoder
+        holds no more than the start of a line outside any event, and there is no CR; otherwise
+        nothing is cut."""
         if self._data or self._event is not None or self._skip_lf or _CR in data:
-            return (), data
+            return data, iter(())
         tail = self._tail
         if tail:
             data = b"".join((*tail, data))
             tail.clear()
             self._tail_len = 0
-        size = len(data)
-        lf = data.find(b"\n")  # one byte: memchr, unlike b"\n\n"
-        if lf + 2 == size and data[-1] == _LF:  # one event of one line
-            return (data,), b""
-        frames: list[bytes] = []
-        pos = 0  # the next event's start
-        while 0 <= lf < size - 1:
-            line = lf + 1
-            if data[line] == _LF:  # a blank line: the event ends
-                frames.append(data[pos:line + 1])
-                pos = line + 1
-                lf = data.find(b"\n", pos)
-            else:
-                lf = data.find(b"\n", line)
-        return frames, data[pos:] if pos else data
+        return data, _frames(data)
 
     def _hold(self, part: bytes) -> list[SSEEvent]:
         self._tail.append(part)
@@ -240,3 +228,17 @@ def payloads(encoded: bytes) -> list[bytes]:
         out.append(encoded[start + 6:stop])
         pos = stop + 2  # past the blank line
     return out
+
+
+def _frames(data: bytes) -> Iterator[bytes]:
+    size = len(data)
+    pos = 0  # the next event's start
+    lf = data.find(b"\n")  # one byte: memchr, unlike b"\n\n"
+    while 0 <= lf < size - 1:
+        line = lf + 1
+        if data[line] == _LF:  # a blank line: the event ends
+            yield data[pos:line + 1]
+            pos = line + 1
+            lf = data.find(b"\n", pos)
+        else:
+            lf = data.find(b"\n", line)

@@ -259,30 +259,46 @@ def test_whole_split_and_fed_rest_give_the_same_events(case, cuts, taken):
         if answered is not None:
             got.append(answered[1:-1].decode("utf-8", "replace"))
             continue
-        frames, rest = decoder.split(read)
-        for i, frame in enumerate(frames):
+        data, frames = decoder.split(read)
+        used = 0
+        for frame in frames:
             out = handle(frame)
             if out is None:
-                rest = b"".join((*frames[i:], rest))
                 break
+            used += len(frame)
             got.append(out[1:-1].decode("utf-8", "replace"))
-        got += [e.data for e in decoder.feed(rest)]
+        got += [e.data for e in decoder.feed(data[used:])]
     got += [e.data for e in decoder.close()]
     assert got == [e.data for e in expected]
 
 
 def test_split_cuts_mimos_usual_reads_without_holding_anything():
     decoder = SSEDecoder()
-    assert decoder.split(b"data: {}\n\n") == ((b"data: {}\n\n",), b"")
-    frames, rest = decoder.split(b"data: 1\n\ndata: 2\n\ndata: 3")
-    assert (list(frames), rest) == ([b"data: 1\n\n", b"data: 2\n\n"], b"data: 3")
-    assert decoder.feed(rest) == []  # the start of a line: held
-    frames, rest = decoder.split(b"\n\n")
-    assert (list(frames), rest) == ([b"data: 3\n\n"], b"")  # held bytes come first
-    assert decoder.split(b"data: x\r\n\r\n") == ((), b"data: x\r\n\r\n")  # CR: the decoder's job
-    assert [e.data for e in decoder.feed(b"data: x\r\n\r\n")] == ["x"]
+    data, frames = decoder.split(b"data: {}\n\n")
+    assert (data, list(frames)) == (b"data: {}\n\n", [b"data: {}\n\n"])
+    data, frames = decoder.split(b"data: 1\n\ndata: 2\n\ndata: 3")
+    assert list(frames) == [b"data: 1\n\n", b"data: 2\n\n"]
+    assert decoder.feed(data[18:]) == []  # the start of a line ("data: 3"): held
+    data, frames = decoder.split(b"\n\n")
+    assert (data, list(frames)) == (b"data: 3\n\n", [b"data: 3\n\n"])  # held bytes come first
+    data, frames = decoder.split(b"data: x\r\n\r\n")
+    assert (data, list(frames)) == (b"data: x\r\n\r\n", [])  # CR: the decoder's job
+    assert [e.data for e in decoder.feed(data)] == ["x"]
     assert decoder.feed(b"event: e\ndata: y\n") == []
-    assert decoder.split(b"\n") == ((), b"\n")  # inside an event: nothing is cut
+    data, frames = decoder.split(b"\n")
+    assert (data, list(frames)) == (b"\n", [])  # inside an event: nothing is cut
+
+
+def test_split_cuts_no_further_than_it_is_asked():
+    """A consumer that stops at the first event it cannot take leaves the rest uncut: a read of
+    many events whose first is not plain costs no scan of the others before `feed`'s own."""
+    cut: list[bytes] = []
+    data, frames = SSEDecoder().split(b"data: 1\n\ndata: 2\n\ndata: 3\n\n")
+    for frame in frames:
+        cut.append(frame)
+        break
+    assert cut == [b"data: 1\n\n"]
+    assert next(frames) == b"data: 2\n\n"  # cut only now
 
 
 def test_whole_answers_one_event_and_holds_the_start_of_the_next():
