@@ -22,14 +22,14 @@ def _count(value: Any) -> int:
 
 def _details(usage: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     details = usage.get(key)
-    return details if isinstance(details, Mapping) else {}
+    return details if isinstance(details, dict) else {}  # parsed JSON: a dict or nothing
 
 
 def token_counts(usage: Any) -> dict[str, int]:
     """MiMo's chat-completions `usage` as the five counts every consumer reads (the Responses
     `usage` object, the log line, metrics, `on_usage`). Absent, null or malformed members
     (MiMo often sends `prompt_tokens_details: null`) count as 0: usage never fails a request."""
-    u = usage if isinstance(usage, Mapping) else {}
+    u = usage if isinstance(usage, dict) else {}
     input_tokens, output_tokens = _count(u.get("prompt_tokens")), _count(u.get("completion_tokens"))
     return {
         "input_tokens": input_tokens,
