@@ -19,9 +19,9 @@ def dumps(obj: Any) -> bytes:
 
 
 def dumps_kept(obj: Any) -> bytes:
-    """`dumps` for bytes that are held a while (a request body for its whole stream, a stored
-    response): orjson (3.12 on) hands back its working buffer untrimmed, at least 4 KiB and for
-    long strings many times the JSON, so these are copied to their size."""
+    """`dumps` for bytes that are held a while (a stored response): orjson (3.12 on) hands back
+    its working buffer untrimmed, at least 4 KiB and for long strings many times the JSON, so
+    these are copied to their size."""
     return bytes(memoryview(orjson.dumps(obj)))
 
 

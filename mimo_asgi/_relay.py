@@ -138,8 +138,10 @@ async def relay_responses(rt: Runtime, job: Job, account: Account, writer: Strea
         outcome.continuation = translation.continuation
         conversation = job.resumed.input if job.resumed is not None else job.body.get("input")
         outcome.conversation = conversation if isinstance(conversation, list) else None
-    return await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep,
-                               chained=job.chained, encoded=translation.encoded)
+    relay = _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep,
+                          chained=job.chained, encoded=translation.encoded)
+    del translation  # the upstream body is the relay's now, which lets it go once sent
+    return await relay
 
 
 async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: StreamWriter,
@@ -152,8 +154,10 @@ async def relay_compaction(rt: Runtime, job: Job, account: Account, writer: Stre
     stream = CompactionStream(job.body, response_id=new_response_id(), model=job.model, sealer=rt.sealer,
                               created_at=int(time.time()), secrets=(account.key,))
     keep = kept_items(body) if _stores(rt, job) else None
-    return await _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, chained=False,
-                               legacy=job.kind == "compact")
+    relay = _relay_events(rt, job, account, writer, outcome, translation.body, stream, keep, chained=False,
+                          legacy=job.kind == "compact")
+    del translation, body  # the relay lets the upstream body go once sent
+    return await relay
 
 
 async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamWriter, outcome: Outcome,
@@ -164,8 +168,10 @@ async def _relay_events(rt: Runtime, job: Job, account: Account, writer: StreamW
     `keep`: the input items to store the response with (None: not stored); `chained`: the
     stored response continues its `previous_response_id` chain; `encoded`: the body as JSON."""
     machine = EncodedEvents(stream, encode=job.stream)
+    upstream = rt.upstream.post(account, upstream_body, job.extra_headers, encoded=encoded)
+    del upstream_body, encoded  # the post holds them until sent, then only the request's JSON is held
     try:
-        async with rt.upstream.post(account, upstream_body, job.extra_headers, encoded=encoded) as response:
+        async with upstream as response:
             await writer.write(machine.start(), content=False)
             tail = await _drive(rt, response, machine, writer, account, live=job.stream)
     finally:
@@ -241,8 +247,11 @@ async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWrit
     else:  # streamed all the same, so that the idle timeout measures silence, not the whole answer
         upstream_body = {**upstream_body, "stream": True, "stream_options": {"include_usage": True}}
         machine = CompletionMachine(secrets=(account.key,))
+    calls = translation.calls
+    upstream = rt.upstream.post(account, upstream_body, job.extra_headers)
+    del translation, upstream_body  # the post lets the body go once sent
     try:
-        async with rt.upstream.post(account, upstream_body, job.extra_headers) as response:
+        async with upstream as response:
             tail = await _drive(rt, response, machine, writer, account, live=live)
     finally:
         outcome.usage = machine.usage
@@ -253,6 +262,6 @@ async def relay_chat(rt: Runtime, job: Job, account: Account, writer: StreamWrit
         outcome.ended = machine.error.code or "failed"
         return Ending(error=machine.error)
     completion = chat_completion_for_client(machine.completion(), model=job.model, secrets=(account.key,),
-                                            calls=translation.calls)
+                                            calls=calls)
     outcome.ended, outcome.response_id = machine.finish_reason or "", completion.get("id") or None
     return Ending(answer=completion)

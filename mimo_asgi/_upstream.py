@@ -84,12 +84,13 @@ class UpstreamClient:
         Raises OpenAIError (status kept for 4xx/429, 502 transport, 504 timeout) before yielding.
         The response is always closed on exit, cancellation included.
         """
+        stream = body.get("stream")
         headers = {
             **extra_headers,
             "user-agent": USER_AGENT,
             "authorization": f"Bearer {account.key}",
             "content-type": "application/json",
-            "accept": "text/event-stream" if body.get("stream") else "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
         }
         _tracing.sent(headers, body)  # tracing: the exchange's trace context (traceparent) to MiMo
         t = self.timeouts
@@ -99,9 +100,15 @@ class UpstreamClient:
                 self._urls.clear()
             url = self._urls[account.chat_url] = httpx.URL(account.chat_url)
         # a non-stream answer comes with its headers only when it is complete
-        read = t.first_byte if body.get("stream") else max(t.first_byte, t.idle)
-        request = httpx.Request("POST", url, content=encoded or _json.dumps_kept(body), headers=headers, extensions={
+        read = t.first_byte if stream else max(t.first_byte, t.idle)
+        content = encoded or _json.dumps(body)
+        headers["content-length"] = str(len(content))
+        # The request stays with its response for the whole stream: it is given its JSON as a
+        # stream of one part, let go once sent, and the dict is let go here (a long
+        # conversation's are the largest things an open stream would hold).
+        request = httpx.Request("POST", url, content=_sent_once(content), headers=headers, extensions={
             "timeout": {"connect": t.connect, "read": read, "write": t.connect, "pool": t.connect}})
+        del body, encoded, content
         try:
             # Straight to the client's transport (its connection pool): none of the client's
             # cookie jar (no cookie of one account's answer goes out with another's request),
@@ -126,6 +133,10 @@ class UpstreamClient:
             yield response
         finally:
             await response.aclose()
+
+
+async def _sent_once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 async def read_capped(response: httpx.Response, cap: int) -> bytes:

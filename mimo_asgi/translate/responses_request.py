@@ -313,7 +313,7 @@ def _encode(out: dict[str, Any], final: list[dict[str, Any]], kept: tuple[int, t
     known, runs = kept
     try:
         if not known and not fixed:  # nothing to keep: one call
-            return _json.dumps_kept({**{k: v for k, v in out.items() if k != "messages"}, "messages": final}), ()
+            return _json.dumps({**{k: v for k, v in out.items() if k != "messages"}, "messages": final}), ()
         head = _json.dumps({k: v for k, v in out.items() if k != "messages"})
         fresh = [_json.dumps(m) for m in final[known:]]
     except (TypeError, ValueError):
