@@ -7,13 +7,13 @@ Everything runs in this process: the middleware driven as an ASGI server would d
 usage). A history of N turns is Codex's own first request (its instructions, context and tools,
 from tests/fixtures/codex-0.171) followed by N tool turns: a reasoning item sealed by the gateway,
 an `exec_command` call and its output of about 1.2 KB. Figures are `time.process_time()` per turn,
-median of the measured turns. The plot (`--plot`) is benchmarks/session.png.
+median of the measured turns. `benchmarks.run` draws both curves into benchmarks/session.png
+(alone: `python -m benchmarks.session --plot`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import sys
 import time
@@ -213,5 +213,5 @@ if __name__ == "__main__":
     for name, points in measured.items():
         print(name, {n: round(v * 1000, 2) for n, v in points.items()})
     if "--plot" in sys.argv:
-        plot(copy.deepcopy(measured))
+        plot(measured)
         print("wrote", PLOT.relative_to(ROOT))
