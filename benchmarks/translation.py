@@ -88,15 +88,20 @@ async def floor(client: httpx.AsyncClient, payload: bytes, context: dict[str, An
 def _read(decoder: SSEDecoder, raw: bytes, forward: Any, feed: Any) -> tuple[list[bytes], bool]:
     """One upstream read as the relay's pump takes it: whole plain events through `forward`, the
     rest through the decoder and `feed`; (the client's bytes, whether `[DONE]` came)."""
+    answered = decoder.whole(raw, forward)
+    if answered is not None:
+        return [answered], False
     parts: list[bytes] = []
-    frames, raw = decoder.split(raw)
-    for i, frame in enumerate(frames):
+    data, frames = decoder.split(raw)
+    taken = 0
+    for frame in frames:
         part = forward(frame)
         if part is None:
-            raw = b"".join((*frames[i:], raw))
             break
+        taken += len(frame)
         if part:
             parts.append(part)
+    raw = data[taken:]
     for event in decoder.feed(raw):
         if event.data == "[DONE]":
             return parts, True
