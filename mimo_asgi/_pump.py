@@ -153,28 +153,24 @@ async def pump(response: Any, machine: Machine, writer: Writer, *, secrets: Sequ
         try:
             async for raw in chunks:
                 data = whole(raw, forward)  # MiMo's usual read: one whole plain event
-                if data is not None:
-                    if data:
-                        content = content or machine.emitted_content  # once true, it stays so
-                        await write(data, content=content)
-                    continue
-                data, frames = split(raw)
-                taken = 0
-                for frame in frames:
-                    part = forward(frame)
-                    if part is None:  # not a plain delta: this event and those after it are decoded
+                if data is None:
+                    data, frames = split(raw)
+                    taken = 0
+                    for frame in frames:
+                        part = forward(frame)
+                        if part is None:  # not a plain delta: this event and those after it are decoded
+                            break
+                        taken += len(frame)
+                        if part:
+                            out.append(part)
+                    rest = data[taken:] if taken else data
+                    if rest and take(feed(rest)):
+                        if saw_done:
+                            await _drain(chunks)
                         break
-                    taken += len(frame)
-                    if part:
-                        out.append(part)
-                rest = data[taken:] if taken else data
-                if rest and take(feed(rest)):
-                    if saw_done:
-                        await _drain(chunks)
-                    break
-                if out:
                     data = out[0] if len(out) == 1 else b"".join(out)
                     out.clear()
+                if data:
                     content = content or machine.emitted_content  # once true, it stays so
                     await write(data, content=content)
             else:
