@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -87,19 +87,21 @@ class StoredResponse:
                    created_at=float(obj.get("created_at") or 0.0))
 
 
-def item_ids(record: StoredResponse) -> list[str]:
-    """The ids of the items a record holds (its input items, then its output)."""
+def _items(record: StoredResponse) -> Iterator[dict[str, Any]]:
+    """The items a record holds: its input items, then its output."""
     output = record.response.get("output")
-    items = [*record.input_items, *(output if isinstance(output, list) else ())]
-    return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    for item in (*record.input_items, *(output if isinstance(output, list) else ())):
+        if isinstance(item, dict):
+            yield item
+
+
+def item_ids(record: StoredResponse) -> list[str]:
+    """The ids of the items a record holds."""
+    return [item["id"] for item in _items(record) if isinstance(item.get("id"), str)]
 
 
 def find_item(record: StoredResponse, item_id: str) -> dict[str, Any] | None:
-    output = record.response.get("output")
-    for item in (*record.input_items, *(output if isinstance(output, list) else ())):
-        if isinstance(item, dict) and item.get("id") == item_id:
-            return item
-    return None
+    return next((item for item in _items(record) if item.get("id") == item_id), None)
 
 
 def encode_for_store(record: StoredResponse, max_bytes: int) -> bytes | None:
