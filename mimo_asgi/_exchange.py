@@ -231,10 +231,10 @@ class Exchange:
     async def _stored_items(self, conversation: list[Any], wanted: list[str]) -> dict[str, Any]:
         """The referenced items the conversation does not hold itself, from the store."""
         store = self.rt.store
-        held = {i.get("id") for i in conversation if isinstance(i, dict) and i.get("type") != "item_reference"}
         found: dict[str, Any] = {}
         if store is None:
             return found
+        held = {i.get("id") for i in conversation if isinstance(i, dict) and i.get("type") != "item_reference"}
         for item_id in dict.fromkeys(wanted):
             if item_id not in held:
                 try:
