@@ -130,7 +130,8 @@ class MimoMiddleware:
         self.web_search: WebSearch | None = web_search or None
         self.runtime = Runtime(
             app=app, resolver=self.resolver, pool=self.pool, env_account=env_account, upstream=self.upstream,
-            sealer=_sealer(seal_key, self.pool.accounts if self.pool is not None else (), env_account), limits=limits, store=self.store, store_ttl=store_ttl,
+            sealer=_sealer(seal_key, self.pool.accounts if self.pool is not None else (), env_account),
+            limits=limits, store=self.store, store_ttl=store_ttl,
             web_search=self.web_search,
             forward_headers=tuple(h.lower() for h in forward_headers if h.lower() not in never),
             drop_unsupported_tools=drop_unsupported_tools, keepalive_seconds=keepalive_seconds,

@@ -10,6 +10,7 @@ from typing import Any, Protocol, Union, runtime_checkable
 from . import _models, _routing
 from .translate.errors import OpenAIError
 
+
 class Secret:
     """Holds a key; its repr and str never show it."""
 

@@ -6,7 +6,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-
 from typing import Any
 
 from ._record import DEFAULT_MAX_RECORD_BYTES, DEFAULT_TTL, StoredResponse, encode_for_store, find_item, item_ids

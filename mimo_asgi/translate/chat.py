@@ -16,8 +16,7 @@ from .. import _json
 from .._models import supports_images
 from . import _mimo
 from ._mimo import MAX_COMPLETION_TOKENS, PLACEHOLDER_REASONING
-from ._tools import Entry
-from ._tools import ToolSpec
+from ._tools import Entry, ToolSpec
 from .chat_stream import ALL_CALLS, CallShape
 from .errors import invalid_request
 

@@ -31,8 +31,7 @@ from ._content import Ctx, chat_parts, parts_text
 from ._items import CannotContinue, Checkpoint, translate_items
 from ._mimo import MUST_CALL_ANY
 from ._tooldefs import DeclaredTools, ToolNames, declare_tools
-from ._tools import Entry
-from ._tools import ToolSpec
+from ._tools import Entry, ToolSpec
 from .errors import invalid_request
 
 __all__ = ["MUST_CALL_ANY", "Continuation", "ResponsesTranslation", "chat_request_from_responses"]
